@@ -1,0 +1,48 @@
+//! [`Stats`]: counters for metrics.
+
+/// Counters of what a [`PexState`](crate::PexState) sent, received and ignored, for metrics.
+/// Every counter only grows (a [`reset`](crate::PexState::reset) keeps them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Frames handed out by `poll_transmit`.
+    pub frames_sent: u64,
+    /// Bytes of those frames, headers included.
+    pub bytes_sent: u64,
+    /// `added`/`added6` entries sent.
+    pub peers_added_sent: u64,
+    /// `dropped`/`dropped6` entries sent.
+    pub peers_dropped_sent: u64,
+    /// Messages accepted by `handle_message`.
+    pub messages_received: u64,
+    /// Received adds that produced [`Event::PeerAdded`](crate::Event::PeerAdded).
+    pub peers_added_received: u64,
+    /// Received drops that produced [`Event::PeerDropped`](crate::Event::PeerDropped).
+    pub peers_dropped_received: u64,
+    /// Received entries with port 0.
+    pub ignored_port_zero: u64,
+    /// Received entries with an unspecified, multicast or broadcast address.
+    pub ignored_unusable_address: u64,
+    /// Received local-scope entries from a remote the host said is global.
+    pub ignored_local_address: u64,
+    /// Received entries both added and dropped in one message.
+    pub ignored_added_and_dropped: u64,
+    /// Received adds of an address the remote already claimed.
+    pub ignored_duplicate: u64,
+    /// Received drops of an address the remote never claimed.
+    pub ignored_unknown_drop: u64,
+    /// Received entries beyond [`Config::max_remote_peers`](crate::Config::max_remote_peers).
+    pub ignored_over_cap: u64,
+    /// Messages ignored because the torrent is private.
+    pub ignored_private: u64,
+    /// Local `add_peer` calls ignored: port 0, or an unspecified or multicast address.
+    pub ignored_local_unusable: u64,
+    /// [`MessageError::TooLarge`](crate::MessageError::TooLarge) errors.
+    pub errors_too_large: u64,
+    /// [`MessageError::Decode`](crate::MessageError::Decode) errors.
+    pub errors_decode: u64,
+    /// [`MessageError::TooFrequent`](crate::MessageError::TooFrequent) errors.
+    pub errors_too_frequent: u64,
+    /// [`HandshakeError`](crate::HandshakeError)s.
+    pub errors_handshake: u64,
+}
