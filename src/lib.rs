@@ -11,6 +11,8 @@ mod inbound;
 pub mod message;
 mod state;
 mod stats;
+mod swarm;
+mod timeline;
 
 pub use bencode::MAX_NESTING;
 pub use config::{Config, FLOOD_SLOTS, MAX_DELTA, MIN_SEND_INTERVAL};
@@ -20,3 +22,4 @@ pub use flags::{canonical_addr, Peer, PeerFlags};
 pub use message::{Frame, PexMessage};
 pub use state::PexState;
 pub use stats::Stats;
+pub use swarm::{ConnectionId, Direction, DisconnectReason, Swarm, MAX_HELD, UNDERPOPULATED};

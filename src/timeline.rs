@@ -1,0 +1,334 @@
+//! The outgoing side of PEX as BEP 11's implementation note suggests: "a per-torrent
+//! timeline of connect/disconnect events and, per peer, a pointer to the last event sent".
+//!
+//! A [`Timeline`] is the shared, compacting log; a [`Cursor`] is one connection's position in
+//! it (plus a rarely used side table for echo suppression). Walking a cursor forward yields
+//! the next frame's `added` and `dropped` lists under every BEP 11 rule: add/drop of one
+//! address cancel within a frame, `dropped` only names peers this connection was told about,
+//! and a connection attached late first hears the live set, in the order peers connected.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::flags::{Peer, PeerFlags};
+
+/// Sequence numbers start at 1, so a cursor at 0 has seen nothing.
+type Seq = u64;
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A connection was established; `dropped_at` is the seq of its drop, once there is one.
+    Add { dropped_at: Option<Seq> },
+    /// The connection added at `add_seq` ended.
+    Drop { add_seq: Seq },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    seq: Seq,
+    addr: SocketAddr,
+    flags: PeerFlags,
+    kind: Kind,
+}
+
+/// The shared log of connect and disconnect events of one torrent.
+#[derive(Debug, Default)]
+pub(crate) struct Timeline {
+    /// Sorted by `seq`; compaction removes add/drop pairs no cursor needs.
+    entries: VecDeque<Entry>,
+    /// The seq of the last appended entry (0: none yet).
+    head: Seq,
+    /// Live peers: their add seq and flags.
+    live: BTreeMap<SocketAddr, (Seq, PeerFlags)>,
+    /// Entries belonging to add/drop pairs (candidates for compaction).
+    dead_entries: usize,
+}
+
+impl Timeline {
+    pub(crate) fn head(&self) -> Seq {
+        self.head
+    }
+
+    pub(crate) fn live(&self) -> &BTreeMap<SocketAddr, (Seq, PeerFlags)> {
+        &self.live
+    }
+
+    pub(crate) fn is_live(&self, addr: SocketAddr) -> bool {
+        self.live.contains_key(&addr)
+    }
+
+    /// Records that a connection to `addr` was established. Returns false (and records
+    /// nothing) if `addr` is already live: one address, one live entry.
+    pub(crate) fn connected(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
+        if self.live.contains_key(&addr) {
+            return false;
+        }
+        self.head += 1;
+        self.live.insert(addr, (self.head, flags));
+        self.entries.push_back(Entry {
+            seq: self.head,
+            addr,
+            flags,
+            kind: Kind::Add { dropped_at: None },
+        });
+        true
+    }
+
+    /// Records that the connection to `addr` ended. Returns false if it was not live.
+    pub(crate) fn disconnected(&mut self, addr: SocketAddr) -> bool {
+        let Some((add_seq, flags)) = self.live.remove(&addr) else {
+            return false;
+        };
+        self.head += 1;
+        if let Ok(i) = self.entries.binary_search_by_key(&add_seq, |e| e.seq) {
+            if let Kind::Add { dropped_at } = &mut self.entries[i].kind {
+                *dropped_at = Some(self.head);
+            }
+        }
+        self.entries.push_back(Entry {
+            seq: self.head,
+            addr,
+            flags,
+            kind: Kind::Drop { add_seq },
+        });
+        self.dead_entries += 2;
+        true
+    }
+
+    /// Whether compaction would pay off: dead pairs outnumber the live entries.
+    pub(crate) fn wants_compaction(&self) -> bool {
+        self.dead_entries > 64.max(self.live.len())
+    }
+
+    /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
+    /// has walked past the drop (nothing left to send) or not yet reached the add (it will
+    /// never hear of a peer that has come and gone). `cursors` must be sorted.
+    pub(crate) fn compact(&mut self, sorted_cursors: &[Seq]) {
+        let needed = |add: Seq, drop: Seq| {
+            // The first cursor at or after the add: is it before the drop?
+            let i = sorted_cursors.partition_point(|&c| c < add);
+            sorted_cursors.get(i).is_some_and(|&c| c < drop)
+        };
+        let before = self.entries.len();
+        self.entries.retain(|e| match e.kind {
+            Kind::Add {
+                dropped_at: Some(d),
+            } => needed(e.seq, d),
+            Kind::Add { dropped_at: None } => true,
+            Kind::Drop { add_seq } => needed(add_seq, e.seq),
+        });
+        self.dead_entries -= before - self.entries.len();
+    }
+
+    /// Approximate heap bytes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.live.len() * (std::mem::size_of::<(SocketAddr, (Seq, PeerFlags))>() + 8)
+    }
+
+    /// Walks `cursor` forward, filling `batch` with the next frame's entries.
+    pub(crate) fn walk(
+        &self,
+        cursor: &mut Cursor,
+        batch: &mut Batch,
+        withhold: impl Fn(SocketAddr) -> bool,
+    ) {
+        // Peers held back earlier and released since go first: they are the oldest news.
+        if let Some(echo) = cursor.echo.as_deref_mut() {
+            while batch.added.len() < batch.max_added {
+                let Some(addr) = echo.readd.pop() else { break };
+                if let Some(&(_, flags)) = self.live.get(&addr) {
+                    batch.added.push(Peer::new(addr, flags));
+                }
+            }
+        }
+        let start = self.entries.partition_point(|e| e.seq <= cursor.position);
+        for entry in self.entries.range(start..) {
+            let consumed = match entry.kind {
+                Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &withhold),
+                Kind::Drop { .. } => walk_drop(entry, cursor, batch),
+            };
+            if !consumed {
+                return; // the batch is full: this entry starts the next frame
+            }
+            cursor.position = entry.seq;
+        }
+        cursor.position = self.head;
+    }
+}
+
+/// Puts an add into the batch unless a rule says otherwise; false if the batch is full.
+fn walk_add(
+    entry: &Entry,
+    dropped_at: Option<Seq>,
+    cursor: &mut Cursor,
+    batch: &mut Batch,
+    withhold: impl Fn(SocketAddr) -> bool,
+) -> bool {
+    // Came and went before this connection attached: never its news.
+    if dropped_at.is_some_and(|d| d < cursor.attached_at) {
+        return true;
+    }
+    if withhold(entry.addr) && cursor.withhold(entry.addr) {
+        return true;
+    }
+    if let Some(i) = batch.dropped.iter().position(|&a| a == entry.addr) {
+        // Dropped and re-added within one frame: the remote's view already holds.
+        batch.dropped.remove(i);
+        return true;
+    }
+    if batch.added.len() == batch.max_added {
+        return false;
+    }
+    batch.added.push(Peer::new(entry.addr, entry.flags));
+    true
+}
+
+/// Puts a drop into the batch unless a rule says otherwise; false if the batch is full.
+fn walk_drop(entry: &Entry, cursor: &mut Cursor, batch: &mut Batch) -> bool {
+    // A pair completed before this connection attached, or a peer never sent to it.
+    if entry.seq < cursor.attached_at || cursor.release(entry.addr) {
+        return true;
+    }
+    if let Some(i) = batch.added.iter().position(|p| p.addr == entry.addr) {
+        // BEP 11: "An added contact must not be dropped in the same message."
+        batch.added.remove(i);
+        return true;
+    }
+    if batch.dropped.len() == batch.max_dropped {
+        return false;
+    }
+    batch.dropped.push(entry.addr);
+    true
+}
+
+/// One frame's worth of entries, with its limits; reused between frames.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) added: Vec<Peer>,
+    pub(crate) dropped: Vec<SocketAddr>,
+    pub(crate) max_added: usize,
+    pub(crate) max_dropped: usize,
+}
+
+impl Batch {
+    pub(crate) fn reset(&mut self, max_added: usize, max_dropped: usize) {
+        self.added.clear();
+        self.dropped.clear();
+        self.max_added = max_added;
+        self.max_dropped = max_dropped;
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.dropped.is_empty()
+    }
+}
+
+/// One connection's position in the [`Timeline`].
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    /// The seq of the last entry walked.
+    position: Seq,
+    /// The timeline's head when the connection attached: add/drop pairs complete before it
+    /// are none of this connection's business.
+    attached_at: Seq,
+    /// Peers held back from this remote; allocated only when there are any.
+    echo: Option<Box<Echo>>,
+}
+
+/// Echo suppression for one connection: BEP 11 has no use for telling a remote about
+/// peers it told us, or about itself.
+#[derive(Debug, Default)]
+struct Echo {
+    /// Live peers whose add was walked but not sent: their drop must not be sent either.
+    withheld: Vec<SocketAddr>,
+    /// Withheld peers the remote stopped claiming while still live: news again.
+    readd: Vec<SocketAddr>,
+}
+
+impl Cursor {
+    /// A cursor for a connection attaching now: it starts at the beginning of the log, so
+    /// the live set comes first, and skips pairs that completed before `head`.
+    pub(crate) fn attach(timeline: &Timeline) -> Self {
+        Self {
+            position: 0,
+            attached_at: timeline.head() + 1,
+            echo: None,
+        }
+    }
+
+    pub(crate) fn position(&self) -> Seq {
+        self.position
+    }
+
+    /// Whether the walk has anything left to look at.
+    pub(crate) fn has_pending(&self, timeline: &Timeline) -> bool {
+        self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
+    }
+
+    /// Records that `addr`'s add is held back; false if the side table is full (then the add
+    /// is simply sent: an echo is harmless, an unbounded table is not).
+    fn withhold(&mut self, addr: SocketAddr) -> bool {
+        let echo = self.echo.get_or_insert_with(Box::default);
+        if echo.withheld.len() >= MAX_WITHHELD {
+            return false;
+        }
+        echo.withheld.push(addr);
+        true
+    }
+
+    /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
+    /// its drop must not be sent.
+    fn release(&mut self, addr: SocketAddr) -> bool {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return false;
+        };
+        let found = remove(&mut echo.withheld, addr) || remove(&mut echo.readd, addr);
+        if echo.withheld.is_empty() && echo.readd.is_empty() {
+            self.echo = None;
+        }
+        found
+    }
+
+    /// The remote stopped claiming `addr`: if we held it back and it is still live, it is
+    /// news for this remote again.
+    pub(crate) fn unclaimed(&mut self, addr: SocketAddr, timeline: &Timeline) {
+        if !timeline.is_live(addr) {
+            return; // its drop, still ahead of the cursor, must stay suppressed
+        }
+        if let Some(echo) = self.echo.as_deref_mut() {
+            if remove(&mut echo.withheld, addr) {
+                echo.readd.push(addr);
+            }
+        }
+    }
+
+    /// The remote now claims `addr`: a pending re-add of it is held back again.
+    pub(crate) fn claimed(&mut self, addr: SocketAddr) {
+        if let Some(echo) = self.echo.as_deref_mut() {
+            if remove(&mut echo.readd, addr) {
+                echo.withheld.push(addr);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.echo.as_ref().map_or(0, |e| {
+            std::mem::size_of::<Echo>()
+                + (e.withheld.capacity() + e.readd.capacity()) * std::mem::size_of::<SocketAddr>()
+        })
+    }
+}
+
+/// Bound on the echo side table of one connection.
+const MAX_WITHHELD: usize = 256;
+
+fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
+    match list.iter().position(|&a| a == addr) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
