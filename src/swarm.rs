@@ -87,8 +87,9 @@ pub struct Swarm {
     timeline: Timeline,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    /// Send deadlines, earliest first; stale entries are skipped when popped.
-    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// Send deadlines, earliest first, as (deadline, slot index, slot generation, timer
+    /// generation); superseded entries are recognised by their timer generation.
+    timers: BinaryHeap<Reverse<(Instant, u32, u32, u32)>>,
     /// Connections able to send but with nothing to say: woken when the log grows.
     waiting: Vec<(u32, u32)>,
     /// Connections whose frame is due, built when polled.
@@ -112,6 +113,25 @@ struct Slot {
     conn: Option<Box<Conn>>,
 }
 
+/// The outgoing side of one connection: all a connection costs the swarm for sending.
+#[derive(Debug, Default)]
+struct Outgoing {
+    cursor: Cursor,
+    /// When the last frame was handed out (the latest instant seen then).
+    last_send: Option<Instant>,
+    /// The generation of this connection's live entry in `timers`; bumped to supersede it.
+    timer: u32,
+    /// The remote's `ut_pex` id.
+    remote_id: u8,
+    started: bool,
+    /// Whether `timers` holds a live entry (of generation `timer`).
+    timer_live: bool,
+    /// In `waiting`.
+    waiting: bool,
+    /// In `ready`: a frame is decided, to be built when polled.
+    ready: bool,
+}
+
 #[derive(Debug)]
 struct Conn {
     /// Where the remote can be dialled, once known: advertised to others.
@@ -122,15 +142,8 @@ struct Conn {
     remote_ip: Option<IpAddr>,
     direction: Direction,
     flags: PeerFlags,
-    cursor: Cursor,
-    remote_id: u8,
-    started: bool,
-    last_send: Option<Instant>,
-    /// The deadline this connection has in `timers`, if any.
-    deadline: Option<Instant>,
-    /// In `waiting`, `ready` and `with_events` respectively.
-    waiting: bool,
-    ready_at: Option<Instant>,
+    out: Outgoing,
+    /// Whether this connection is in `with_events`.
     has_event_entry: bool,
     inbound: Inbound,
     events: EventQueue,
@@ -195,7 +208,7 @@ impl Swarm {
             .filter_map(|s| s.conn.as_deref())
             .map(|c| {
                 std::mem::size_of::<Conn>()
-                    + c.cursor.heap_bytes()
+                    + c.out.cursor.heap_bytes()
                     + c.inbound.heap_bytes()
                     + c.events.heap_bytes()
             })
@@ -203,7 +216,7 @@ impl Swarm {
         conns
             + self.timeline.heap_bytes()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.timers.capacity() * std::mem::size_of::<Reverse<(Instant, u32, u32)>>()
+            + self.timers.capacity() * std::mem::size_of::<Reverse<(Instant, u32, u32, u32)>>()
             + (self.waiting.capacity() + self.ready.capacity() + self.with_events.capacity()) * 8
     }
 
@@ -269,13 +282,10 @@ impl Swarm {
             remote_ip: None,
             direction,
             flags,
-            cursor: Cursor::attach(&self.timeline),
-            remote_id: 0,
-            started: false,
-            last_send: None,
-            deadline: None,
-            waiting: false,
-            ready_at: None,
+            out: Outgoing {
+                cursor: Cursor::attach(&self.timeline),
+                ..Outgoing::default()
+            },
             has_event_entry: false,
             inbound: Inbound::default(),
             events: EventQueue::default(),
@@ -304,6 +314,7 @@ impl Swarm {
         self.observe(now);
         let Some(conn) = self.take(id) else { return };
         self.prune_timers();
+        // Its place in `waiting`/`ready`/`with_events` is skipped as stale later.
         if let Some(dial) = conn.dial {
             self.remove_live(dial, reason);
         }
@@ -347,9 +358,9 @@ impl Swarm {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
-        let was = conn.remote_id != 0 && !private;
-        conn.remote_id = ext;
-        let is = conn.remote_id != 0 && !private;
+        let was = conn.out.remote_id != 0 && !private;
+        conn.out.remote_id = ext;
+        let is = conn.out.remote_id != 0 && !private;
         match (was, is) {
             (false, true) => conn.events.push(Event::Enabled),
             (true, false) => conn.events.push(Event::Disabled),
@@ -372,7 +383,7 @@ impl Swarm {
             return Ok(());
         };
         let timeline = &self.timeline;
-        let cursor = &mut conn.cursor;
+        let cursor = &mut conn.out.cursor;
         conn.inbound.handle(
             now,
             payload,
@@ -397,7 +408,7 @@ impl Swarm {
         let Some(conn) = self.conn_mut(id) else {
             return;
         };
-        conn.started = true;
+        conn.out.started = true;
         self.reschedule(id);
         self.handle_timeout(now);
     }
@@ -405,8 +416,8 @@ impl Swarm {
     /// Stops sending on `id`; receiving goes on.
     pub fn stop(&mut self, id: ConnectionId) {
         if let Some(conn) = self.conn_mut(id) {
-            conn.started = false;
-            conn.ready_at = None;
+            conn.out.started = false;
+            conn.out.ready = false;
         }
         self.reschedule(id);
     }
@@ -418,30 +429,23 @@ impl Swarm {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.observe(now);
         self.expire_held(now);
-        while let Some(&Reverse((deadline, index, generation))) = self.timers.peek() {
+        while let Some(&Reverse((deadline, index, generation, timer))) = self.timers.peek() {
             if deadline > now {
                 break;
             }
             self.timers.pop();
             let id = ConnectionId { index, generation };
-            let interval = self.config.send_interval;
             let Some(conn) = self.conn_mut(id) else {
                 continue;
             };
-            if conn.deadline != Some(deadline) {
-                continue; // superseded: pruned below, or skipped here
+            if !conn.out.timer_live || conn.out.timer != timer {
+                continue; // superseded
             }
-            conn.deadline = None;
-            match conn.ready_at {
-                // Due earlier but not polled for a whole interval: re-decide it now.
-                Some(t) if t.checked_add(interval).is_some_and(|next| next <= now) => {
-                    conn.ready_at = Some(now);
-                }
-                Some(_) => {}
-                None => {
-                    conn.ready_at = Some(now);
-                    self.ready.push_back((index, generation));
-                }
+            conn.out.timer_live = false;
+            // The frame is due: built when polled, with the remote id of that moment.
+            if !conn.out.ready {
+                conn.out.ready = true;
+                self.ready.push_back((index, generation));
             }
             self.reschedule(id);
         }
@@ -493,7 +497,7 @@ impl Swarm {
             .filter_map(|&(_, since)| since.checked_add(self.config.send_interval))
             .min();
         // Superseded entries are pruned from the top after every change, so the top is exact.
-        let timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let timer = self.timers.peek().map(|Reverse((t, _, _, _))| *t);
         match (held, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -510,12 +514,12 @@ impl Swarm {
     /// Whether the remote on `id` has `ut_pex` on (and the torrent is not private).
     pub fn is_enabled(&self, id: ConnectionId) -> bool {
         self.conn(id)
-            .is_some_and(|c| c.remote_id != 0 && !self.config.private)
+            .is_some_and(|c| c.out.remote_id != 0 && !self.config.private)
     }
 
     /// The id the remote on `id` gave `ut_pex` (0: none or off).
     pub fn remote_extension_id(&self, id: ConnectionId) -> u8 {
-        self.conn(id).map_or(0, |c| c.remote_id)
+        self.conn(id).map_or(0, |c| c.out.remote_id)
     }
 
     /// The dial address recorded for `id`, once known.
@@ -552,7 +556,7 @@ impl Swarm {
     pub fn connection_heap_bytes(&self, id: ConnectionId) -> usize {
         self.conn(id).map_or(0, |c| {
             std::mem::size_of::<Conn>()
-                + c.cursor.heap_bytes()
+                + c.out.cursor.heap_bytes()
                 + c.inbound.heap_bytes()
                 + c.events.heap_bytes()
         })
@@ -698,7 +702,7 @@ impl Swarm {
         for &(index, generation) in &waiting {
             let id = ConnectionId { index, generation };
             if let Some(conn) = self.conn_mut(id) {
-                conn.waiting = false;
+                conn.out.waiting = false;
                 self.reschedule(id);
             }
         }
@@ -720,14 +724,15 @@ impl Swarm {
             .slots
             .iter()
             .filter_map(|s| s.conn.as_deref())
-            .map(|c| c.cursor.position());
+            .map(|c| c.out.cursor.position());
         self.cursor_scratch.extend(cursors);
         self.cursor_scratch.sort_unstable();
         self.timeline.compact(&self.cursor_scratch);
     }
 
     /// Puts `id` where it belongs: in the timer heap if it can send and has something to
-    /// say, in the waiting list if it can send but has nothing, nowhere otherwise.
+    /// say (or a decided frame waiting to be polled), in the waiting list if it can send but
+    /// has nothing to say, nowhere otherwise.
     fn reschedule(&mut self, id: ConnectionId) {
         let interval = self.config.send_interval;
         let private = self.config.private;
@@ -736,30 +741,30 @@ impl Swarm {
         let Some(conn) = Self::slot_conn(&mut self.slots, id) else {
             return;
         };
-        let can_send = conn.started && conn.remote_id != 0 && !private;
-        if !can_send {
-            conn.deadline = None;
-            self.prune_timers();
-            return;
-        }
-        let next = match (conn.ready_at, conn.last_send) {
-            (Some(t), _) | (None, Some(t)) => t.checked_add(interval),
-            (None, None) => now,
-        };
-        if !conn.cursor.has_pending(timeline) && conn.ready_at.is_none() {
-            conn.deadline = None;
-            if !conn.waiting {
-                conn.waiting = true;
+        let out = &mut conn.out;
+        // Any live timer entry is superseded by what follows.
+        out.timer = out.timer.wrapping_add(1);
+        out.timer_live = false;
+        let can_send = out.started && out.remote_id != 0 && !private;
+        let next = if !can_send || out.ready {
+            // Nothing to time: disabled, or a frame is due and waits for `poll_transmit`.
+            None
+        } else if out.cursor.has_pending(timeline) {
+            match out.last_send {
+                Some(last) => last.checked_add(interval),
+                None => now,
+            }
+        } else {
+            if !out.waiting {
+                out.waiting = true;
                 self.waiting.push((id.index, id.generation));
             }
-            self.prune_timers();
-            return;
-        }
-        if conn.deadline != next {
-            conn.deadline = next;
-            if let Some(t) = next {
-                self.timers.push(Reverse((t, id.index, id.generation)));
-            }
+            None
+        };
+        if let Some(t) = next {
+            out.timer_live = true;
+            self.timers
+                .push(Reverse((t, id.index, id.generation, out.timer)));
         }
         self.prune_timers();
     }
@@ -767,9 +772,12 @@ impl Swarm {
     /// Pops superseded deadlines off the top of the heap, so that its top is a real one
     /// (deeper superseded entries are skipped when they surface).
     fn prune_timers(&mut self) {
-        while let Some(&Reverse((t, index, generation))) = self.timers.peek() {
+        while let Some(&Reverse((_, index, generation, timer))) = self.timers.peek() {
             let id = ConnectionId { index, generation };
-            if self.conn(id).is_some_and(|c| c.deadline == Some(t)) {
+            if self
+                .conn(id)
+                .is_some_and(|c| c.out.timer_live && c.out.timer == timer)
+            {
                 break;
             }
             self.timers.pop();
@@ -780,11 +788,15 @@ impl Swarm {
         let initial = self.config.initial_max_peers;
         let per_frame = self.config.max_entries_per_frame;
         let private = self.config.private;
+        let now = self.now;
         let timeline = &self.timeline;
         let batch = &mut self.batch;
         let conn = Self::slot_conn(&mut self.slots, id)?;
-        let due = conn.ready_at.take()?;
-        if !(conn.started && conn.remote_id != 0 && !private) {
+        if !std::mem::take(&mut conn.out.ready) {
+            return None; // stopped or disabled since the frame was decided
+        }
+        let out = &mut conn.out;
+        if !(out.started && out.remote_id != 0 && !private) {
             return None;
         }
         let max_added = if conn.stats.frames_sent == 0 {
@@ -795,12 +807,15 @@ impl Swarm {
         batch.reset(max_added, per_frame);
         let echo_addr = conn.echo_addr;
         let inbound = &conn.inbound;
-        timeline.walk(&mut conn.cursor, batch, |addr| {
+        timeline.walk(&mut out.cursor, batch, |addr| {
             Some(addr) == echo_addr || inbound.claimed(addr)
         });
+        // Everything walked may have cancelled out: then nothing is sent (BEP 11: a message
+        // must contain at least one entry) and the send slot stays free.
         let frame = (!batch.is_empty()).then(|| {
-            let frame = encode_frame(conn.remote_id, &batch.added, &batch.dropped);
-            conn.last_send = Some(due);
+            let frame = encode_frame(out.remote_id, &batch.added, &batch.dropped);
+            // The frame leaves now: the latest instant seen is the best "now" we have.
+            out.last_send = now;
             conn.stats.frames_sent += 1;
             conn.stats.bytes_sent += frame.len() as u64;
             conn.stats.peers_added_sent += batch.added.len() as u64;
@@ -827,5 +842,20 @@ fn family(addr: SocketAddr) -> usize {
     match addr {
         SocketAddr::V4(_) => 0,
         SocketAddr::V6(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 6's budget: the outgoing state of one connection stays under 64 bytes.
+    #[test]
+    fn outgoing_state_is_small() {
+        assert!(
+            std::mem::size_of::<Outgoing>() < 64,
+            "{}",
+            std::mem::size_of::<Outgoing>()
+        );
     }
 }
