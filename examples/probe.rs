@@ -402,7 +402,7 @@ impl<'a> Probe<'a> {
                 Step::Nothing => {}
                 Step::SendExtendedHandshake => {
                     let frame = common::extended_handshake_frame(
-                        &self.pex,
+                        self.pex.local_extension_id(),
                         self.args.listen_port,
                         Some(self.args.target.ip()),
                     );

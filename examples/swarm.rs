@@ -6,13 +6,14 @@
 //!
 //! N peers listen on 127.0.0.1 (ephemeral ports). Peer i is told only about peer i−1 (peer 0
 //! knows nobody). They speak the BitTorrent handshake, BEP 10 and ut_pex over real loopback
-//! TCP, with one [`PexState`] per connection, and dial every peer PEX tells them about,
-//! until every peer knows every other. Then a `converged:` line goes to stdout.
+//! TCP, with one [`Swarm`] per peer (the torrent-wide PEX state: one shared log, a cursor per
+//! connection), and dial every peer PEX tells them about, until every peer knows every other.
+//! Then a `converged:` line goes to stdout.
 //!
 //! Everything runs in one thread: mio readiness polling for the sockets and one timer queue
-//! fed by every connection's [`PexState::poll_timeout`]. Time is warped (`--warp 60`: one
-//! protocol minute per wall second): every `PexState` call gets protocol time, so the real
-//! 65-second send interval of the default `Config` passes in about a second.
+//! fed by every peer's [`Swarm::poll_timeout`]. Time is warped (`--warp 60`: one protocol
+//! minute per wall second): every `Swarm` call gets protocol time, so the real 65-second send
+//! interval of the default `Config` passes in about a second.
 //!
 //! Every peer ends up connected to every other, so N peers need about N² sockets (30: ~900
 //! file descriptors).
@@ -28,9 +29,13 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use ut_pex::{Config, Event, MessageError, PeerFlags, PexState};
+use ut_pex::handshake::ExtendedHandshake;
+use ut_pex::{
+    Config, ConnectionId, Direction, DisconnectReason, Event, HandshakeError, MessageError,
+    PeerFlags, Swarm,
+};
 
-use common::{Incoming, Routed, WarpClock, WireError, WireReader, XorShift};
+use common::{Incoming, WarpClock, WireError, WireReader, XorShift};
 
 /// Every peer of the demo shares this torrent.
 const INFO_HASH: [u8; 20] = *b"ut_pex-swarm-demo-ih";
@@ -109,7 +114,7 @@ fn run(args: &Args) -> io::Result<bool> {
     let mut events = Events::with_capacity(1024);
     let mut progress = Progress::new();
     loop {
-        // Sleep until a socket is ready, the next PexState deadline, or the next report.
+        // Sleep until a socket is ready, the next Swarm deadline, or the next report.
         let wake = demo.next_wake().min(progress.next);
         let timeout = wake.saturating_duration_since(Instant::now());
         match demo.poll.poll(&mut events, Some(timeout)) {
@@ -171,6 +176,15 @@ struct Node {
     dialling: BTreeSet<SocketAddr>,
     /// Its established connections, by the remote's listen address.
     peers: BTreeMap<SocketAddr, Token>,
+    /// Its PEX state: every connection of this peer, one shared log of who it is connected to.
+    swarm: Swarm,
+    /// Which socket each of the swarm's connections is.
+    tokens: BTreeMap<ConnectionId, Token>,
+    /// The `swarm.poll_timeout()` queued in the timer heap for this node.
+    timer: Option<Instant>,
+    /// Frames and bytes sent by connections already closed.
+    closed_frames: u64,
+    closed_bytes: u64,
 }
 
 /// One end of a TCP connection between two nodes.
@@ -185,22 +199,10 @@ struct Conn {
     reader: WireReader,
     /// Bytes waiting for the socket to take them.
     out: Vec<u8>,
-    pex: PexState,
+    /// This connection in its node's swarm, from the BitTorrent handshake on.
+    pex: Option<ConnectionId>,
     /// The remote's listen address, once the handshakes told it.
     remote: Option<SocketAddr>,
-    /// The `pex.poll_timeout()` queued in the timer heap for this connection.
-    timer: Option<Instant>,
-}
-
-impl Conn {
-    /// The flags this node advertises the remote with: we dialled it, so it is reachable.
-    fn flags(&self) -> PeerFlags {
-        if self.dialled.is_some() {
-            PeerFlags::REACHABLE
-        } else {
-            PeerFlags::EMPTY
-        }
-    }
 }
 
 /// The whole swarm and its event loop's state.
@@ -212,16 +214,15 @@ struct Demo {
     nodes: Vec<Node>,
     conns: BTreeMap<Token, Conn>,
     next_token: usize,
-    /// Every connection's next PexState deadline (protocol time), earliest first. An entry
-    /// that no longer matches its connection's `timer` is stale and skipped.
-    timers: BinaryHeap<Reverse<(Instant, Token)>>,
-    /// Connections that got input or commands: their outputs must be drained.
-    dirty: Vec<Token>,
+    /// Every node's next Swarm deadline (protocol time), earliest first. An entry that no
+    /// longer matches its node's `timer` is stale and skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Nodes whose swarm got input or commands: their outputs must be drained.
+    dirty: Vec<usize>,
+    /// Connections with bytes queued for their socket.
+    unflushed: BTreeSet<Token>,
     /// Peers that PEX announced, to dial once the current batch of input is handled.
     to_dial: Vec<(usize, SocketAddr)>,
-    /// Frames and bytes sent by connections already closed.
-    closed_frames: u64,
-    closed_bytes: u64,
 }
 
 impl Demo {
@@ -240,6 +241,11 @@ impl Demo {
                 known: BTreeSet::new(),
                 dialling: BTreeSet::new(),
                 peers: BTreeMap::new(),
+                swarm: Swarm::new(Config::default()),
+                tokens: BTreeMap::new(),
+                timer: None,
+                closed_frames: 0,
+                closed_bytes: 0,
             });
         }
         Ok(Self {
@@ -251,9 +257,8 @@ impl Demo {
             conns: BTreeMap::new(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
+            unflushed: BTreeSet::new(),
             to_dial: Vec::new(),
-            closed_frames: 0,
-            closed_bytes: 0,
         })
     }
 
@@ -295,9 +300,8 @@ impl Demo {
                 connected: dialled.is_none(),
                 reader: WireReader::new(INFO_HASH),
                 out: Vec::new(),
-                pex: PexState::new(Config::default()),
+                pex: None,
                 remote: None,
-                timer: None,
             },
         );
     }
@@ -323,7 +327,7 @@ impl Demo {
                 Err(e) => return self.close(token, Some(e.into())),
             }
         }
-        self.dirty.push(token); // writable: flush what waits
+        self.unflushed.insert(token); // writable: flush what waits
         self.read(token, now);
     }
 
@@ -353,7 +357,7 @@ impl Demo {
             let Some(conn) = self.conns.get_mut(&token) else {
                 return Ok(()); // closed as a duplicate
             };
-            let node = &self.nodes[conn.node];
+            let node = &mut self.nodes[conn.node];
             let mut established = None;
             match conn.reader.next()? {
                 None => return Ok(()),
@@ -363,52 +367,70 @@ impl Demo {
                         let handshake = common::handshake(&INFO_HASH, &node.peer_id);
                         conn.out.extend_from_slice(&handshake);
                     }
-                    // The reader checked that the remote speaks BEP 10.
-                    let remote_ip = conn.stream.peer_addr()?.ip();
+                    // The reader checked that the remote speaks BEP 10: attach the connection
+                    // to the node's swarm. An outgoing one is live (under the address we
+                    // dialled) right away; an incoming one once its `p` arrives.
+                    let remote = conn.stream.peer_addr()?;
+                    let (remote, direction) = match conn.dialled {
+                        Some(dialled) => (dialled, Direction::Outgoing),
+                        None => (remote, Direction::Incoming),
+                    };
+                    let id = node.swarm.connect(now, remote, direction, PeerFlags::EMPTY);
+                    node.swarm.start(now, id);
+                    node.tokens.insert(id, token);
+                    conn.pex = Some(id);
+                    let local_id = node.swarm.local_extension_id();
                     let port = node.addr.port();
                     let frame =
-                        common::extended_handshake_frame(&conn.pex, Some(port), Some(remote_ip));
+                        common::extended_handshake_frame(local_id, Some(port), Some(remote.ip()));
                     conn.out.extend_from_slice(&frame);
                 }
+                Some(Incoming::Extended { id: 0, payload }) => {
+                    let Some(pex) = conn.pex else { continue };
+                    node.swarm
+                        .handle_extended_handshake(now, pex, payload)
+                        .map_err(WireError::ExtendedHandshake)?;
+                    if conn.remote.is_none() {
+                        // The remote's listen address: the one we dialled, or its IP with the
+                        // `p` of its extended handshake.
+                        let hs = ExtendedHandshake::decode(payload)
+                            .map_err(|e| WireError::ExtendedHandshake(HandshakeError::Decode(e)))?;
+                        let ip = conn.stream.peer_addr()?.ip();
+                        let listen = hs.listen_port.map(|p| SocketAddr::new(ip, p));
+                        established = Some(conn.dialled.or(listen));
+                    }
+                }
                 Some(Incoming::Extended { id, payload }) => {
-                    match common::route_extended(&mut conn.pex, now, id, payload)? {
-                        Routed::Handshake(hs) if conn.remote.is_none() => {
-                            // The remote's listen address: the one we dialled, or its IP
-                            // with the `p` of its extended handshake.
-                            let ip = conn.stream.peer_addr()?.ip();
-                            let listen = hs.listen_port.map(|p| SocketAddr::new(ip, p));
-                            established = Some(conn.dialled.or(listen));
-                        }
-                        Routed::Pex(Err(e)) => {
+                    let Some(pex) = conn.pex else { continue };
+                    if Some(id) == node.swarm.local_extension_id() {
+                        if let Err(e) = node.swarm.handle_message(now, pex, payload) {
                             eprintln!("node {}: {e}", conn.node);
                             if let MessageError::TooFrequent { .. } = e {
                                 return Err(WireError::Pex(e)); // a flood: disconnect
                             }
                         }
-                        _ => {}
                     }
                 }
                 Some(_) => {} // keep-alives and the rest of the peer-wire protocol
             }
-            self.dirty.push(token);
+            self.dirty.push(self.conns[&token].node);
+            self.unflushed.insert(token);
             if let Some(remote) = established {
-                self.established(token, remote, now);
+                self.established(token, remote);
             }
         }
     }
 
     /// Both handshakes are done on `token`; `remote` is the remote's listen address.
-    fn established(&mut self, token: Token, remote: Option<SocketAddr>, now: Instant) {
+    fn established(&mut self, token: Token, remote: Option<SocketAddr>) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        conn.pex.start(now);
         let Some(addr) = remote else {
             // No listen port: we cannot advertise it, but PEX still flows both ways.
             return;
         };
         conn.remote = Some(addr);
-        conn.pex.set_remote_address(addr);
         let node = &mut self.nodes[conn.node];
         if conn.dialled == Some(addr) {
             node.dialling.remove(&addr);
@@ -455,10 +477,17 @@ impl Demo {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        let stats = conn.pex.stats();
-        self.closed_frames += stats.frames_sent;
-        self.closed_bytes += stats.bytes_sent;
+        let now = self.clock.now();
         let node = &mut self.nodes[conn.node];
+        if let Some(id) = conn.pex {
+            let stats = node.swarm.stats(id).unwrap_or_default();
+            node.closed_frames += stats.frames_sent;
+            node.closed_bytes += stats.bytes_sent;
+            // The swarm drops the peer from every other connection's next frame.
+            node.swarm.disconnect(now, id, DisconnectReason::Other);
+            node.tokens.remove(&id);
+            self.dirty.push(conn.node);
+        }
         if let Some(addr) = conn.dialled {
             node.dialling.remove(&addr);
         }
@@ -473,36 +502,17 @@ impl Demo {
         }
     }
 
-    // ---- PEX bookkeeping -----------------------------------------------------------------
+    // ---- peer bookkeeping ----------------------------------------------------------------
     //
-    // With one PexState per connection, the node tells every connection about every other
-    // one. (A torrent-wide type holding one shared list would replace these two functions.)
+    // PEX needs none here: each connection is attached to its node's swarm once, and the
+    // swarm shares it with every other connection. The node only keeps which connection is
+    // its link to which peer, for the demo's progress and to close duplicates.
 
     /// `node` is now connected to `addr` through `token` (maybe replacing a duplicate).
     fn peer_connected(&mut self, node: usize, token: Token, addr: SocketAddr) {
-        let replaced = self.nodes[node].peers.insert(addr, token);
-        let flags = self.conns[&token].flags();
-        let others: Vec<(SocketAddr, Token)> = self.nodes[node]
-            .peers
-            .iter()
-            .filter(|(&other, _)| other != addr)
-            .map(|(&other, &t)| (other, t))
-            .collect();
-        for (other_addr, other) in others {
-            let Some(other_conn) = self.conns.get_mut(&other) else {
-                continue;
-            };
-            let other_flags = other_conn.flags();
-            if replaced.is_none() {
-                other_conn.pex.add_peer(addr, flags);
-                self.dirty.push(other);
-            }
-            if let Some(conn) = self.conns.get_mut(&token) {
-                conn.pex.add_peer(other_addr, other_flags);
-            }
-        }
-        if let Some(old) = replaced {
-            // A duplicate: `addr` stays connected through `token`, so nobody hears a drop.
+        if let Some(old) = self.nodes[node].peers.insert(addr, token) {
+            // A duplicate: `addr` stays connected through `token`. The swarm counts both
+            // connections to `addr`, so closing the old one drops nothing.
             self.close(old, None);
         }
     }
@@ -510,12 +520,6 @@ impl Demo {
     /// `node` lost its connection to `addr`.
     fn peer_disconnected(&mut self, node: usize, addr: SocketAddr) {
         self.nodes[node].peers.remove(&addr);
-        for &other in self.nodes[node].peers.values() {
-            if let Some(conn) = self.conns.get_mut(&other) {
-                conn.pex.drop_peer(addr);
-                self.dirty.push(other);
-            }
-        }
     }
 
     /// Whether `node` should dial `addr`: not itself, not connected, not being dialled.
@@ -526,11 +530,22 @@ impl Demo {
 
     // ---- draining the states and time ----------------------------------------------------
 
-    /// Drains every connection that got input, then dials the peers PEX announced.
+    /// Drains every node that got input, writes what waits, then dials the peers PEX
+    /// announced.
     fn settle(&mut self) {
         loop {
-            while let Some(token) = self.dirty.pop() {
-                self.drain(token);
+            while let Some(node) = self.dirty.pop() {
+                self.drain(node);
+            }
+            for token in std::mem::take(&mut self.unflushed) {
+                let Some(conn) = self.conns.get_mut(&token) else {
+                    continue;
+                };
+                if conn.connected {
+                    if let Err(e) = Self::flush(conn) {
+                        self.close(token, Some(e.into()));
+                    }
+                }
             }
             if self.to_dial.is_empty() {
                 return;
@@ -545,55 +560,52 @@ impl Demo {
         }
     }
 
-    /// The drain loop: frames to the socket, events to the node, the deadline to the heap.
-    fn drain(&mut self, token: Token) {
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        while let Some(frame) = conn.pex.poll_transmit() {
-            conn.out.extend_from_slice(frame.as_bytes());
+    /// The drain loop: frames to their sockets, events to the node, the deadline to the heap.
+    fn drain(&mut self, index: usize) {
+        let node = &mut self.nodes[index];
+        while let Some((id, frame)) = node.swarm.poll_transmit() {
+            let Some(&token) = node.tokens.get(&id) else {
+                continue;
+            };
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.out.extend_from_slice(frame.as_bytes());
+                self.unflushed.insert(token);
+            }
         }
-        while let Some(event) = conn.pex.poll_event() {
+        while let Some((_, event)) = node.swarm.poll_event() {
             if let Event::PeerAdded(peer) = event {
-                let node = &mut self.nodes[conn.node];
                 if peer.addr != node.addr {
                     node.known.insert(peer.addr);
-                    self.to_dial.push((conn.node, peer.addr));
+                    self.to_dial.push((index, peer.addr));
                 }
             }
         }
-        let deadline = conn.pex.poll_timeout();
-        if deadline != conn.timer {
-            conn.timer = deadline;
+        let deadline = node.swarm.poll_timeout();
+        if deadline != node.timer {
+            node.timer = deadline;
             if let Some(at) = deadline {
-                self.timers.push(Reverse((at, token)));
-            }
-        }
-        if conn.connected {
-            if let Err(e) = Self::flush(conn) {
-                self.close(token, Some(e.into()));
+                self.timers.push(Reverse((at, index)));
             }
         }
     }
 
-    /// Calls `handle_timeout` on every connection whose deadline has come.
+    /// Calls `handle_timeout` on every node whose deadline has come.
     fn fire_timers(&mut self, now: Instant) {
-        while let Some(&Reverse((at, token))) = self.timers.peek() {
+        while let Some(&Reverse((at, index))) = self.timers.peek() {
             if at > now {
                 return;
             }
             self.timers.pop();
-            if let Some(conn) = self.conns.get_mut(&token) {
-                if conn.timer == Some(at) {
-                    conn.timer = None;
-                    conn.pex.handle_timeout(now);
-                    self.dirty.push(token);
-                }
+            let node = &mut self.nodes[index];
+            if node.timer == Some(at) {
+                node.timer = None;
+                node.swarm.handle_timeout(now);
+                self.dirty.push(index);
             }
         }
     }
 
-    /// The wall instant of the earliest PexState deadline.
+    /// The wall instant of the earliest Swarm deadline.
     fn next_wake(&self) -> Instant {
         match self.timers.peek() {
             Some(Reverse((at, _))) => self.clock.wall_instant(*at),
@@ -606,13 +618,13 @@ impl Demo {
     fn view(&self) -> View {
         let known: Vec<usize> = self.nodes.iter().map(|n| n.known.len()).collect();
         let connections: usize = self.nodes.iter().map(|n| n.peers.len()).sum();
-        let (frames, bytes) = self.conns.values().fold(
-            (self.closed_frames, self.closed_bytes),
-            |(frames, bytes), conn| {
-                let stats = conn.pex.stats();
-                (frames + stats.frames_sent, bytes + stats.bytes_sent)
-            },
-        );
+        let (frames, bytes) = self.nodes.iter().fold((0, 0), |(frames, bytes), node| {
+            let open = node.tokens.keys().filter_map(|&id| node.swarm.stats(id));
+            open.fold(
+                (frames + node.closed_frames, bytes + node.closed_bytes),
+                |(f, b), stats| (f + stats.frames_sent, b + stats.bytes_sent),
+            )
+        });
         View {
             min_known: known.iter().copied().min().unwrap_or(0),
             max_known: known.iter().copied().max().unwrap_or(0),

@@ -81,7 +81,8 @@ async fn peer_loop(
     stream
         .write_all(&common::handshake(&INFO_HASH, &peer_id))
         .await?;
-    let extended_handshake = common::extended_handshake_frame(&state, None, None);
+    let extended_handshake =
+        common::extended_handshake_frame(state.local_extension_id(), None, None);
     stream.write_all(&extended_handshake).await?;
     // Started now, the state sends its first frame as soon as the remote enables ut_pex.
     state.start(Instant::now());

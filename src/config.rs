@@ -13,7 +13,7 @@ pub const MAX_DELTA: usize = 50;
 
 /// The largest flood limit [`Config::flood_limit`] accepts: the flood window keeps one
 /// timestamp per accepted message in a fixed array of this size.
-pub const FLOOD_SLOTS: usize = 32;
+pub const FLOOD_SLOTS: usize = 16;
 
 /// The shortest send interval [`Config::send_interval`] accepts.
 pub const MIN_SEND_INTERVAL: Duration = Duration::from_secs(60);

@@ -49,8 +49,7 @@ impl PexState {
     /// The id to register `ut_pex` under in our own extended handshake's `m`, or `None` for a
     /// private torrent, whose handshake must not advertise it (BEP 27).
     pub fn local_extension_id(&self) -> Option<u8> {
-        let config = self.swarm.config();
-        (!config.private).then_some(config.local_extension_id)
+        self.swarm.local_extension_id()
     }
 
     /// The extension name, `"ut_pex"`.

@@ -1,7 +1,7 @@
 //! [`Swarm`]: torrent-wide PEX — one shared event log, O(1) outgoing state per connection.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -100,6 +100,9 @@ pub struct Swarm {
     held: [VecDeque<(SocketAddr, Instant)>; 2],
     /// Live peers per family, held ones included.
     live_by_family: [usize; 2],
+    /// How many attached connections have each dial address: a peer connected twice (both
+    /// sides dialled at once) stays live until its last connection ends.
+    dial_refs: BTreeMap<SocketAddr, u32>,
     /// Peers added with [`add_peer`](Self::add_peer) (not tied to a connection).
     now: Option<Instant>,
     batch: Batch,
@@ -164,6 +167,7 @@ impl Swarm {
             with_events: VecDeque::new(),
             held: [VecDeque::new(), VecDeque::new()],
             live_by_family: [0, 0],
+            dial_refs: BTreeMap::new(),
             now: None,
             batch: Batch::default(),
             cursor_scratch: Vec::new(),
@@ -175,6 +179,12 @@ impl Swarm {
     /// The configuration shared by every connection.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The id to register `ut_pex` under in our extended handshakes' `m`, or `None` for a
+    /// private torrent (BEP 27), whose handshakes must not advertise it.
+    pub fn local_extension_id(&self) -> Option<u8> {
+        (!self.config.private).then_some(self.config.local_extension_id)
     }
 
     /// How many peers are advertised as live (connected, plus held contacts).
@@ -316,7 +326,12 @@ impl Swarm {
         self.prune_timers();
         // Its place in `waiting`/`ready`/`with_events` is skipped as stale later.
         if let Some(dial) = conn.dial {
-            self.remove_live(dial, reason);
+            let refs = self.dial_refs.entry(dial).or_insert(1);
+            *refs -= 1;
+            if *refs == 0 {
+                self.dial_refs.remove(&dial);
+                self.remove_live(dial, reason);
+            }
         }
         self.compact_if_needed();
     }
@@ -609,7 +624,11 @@ impl Swarm {
         }
         conn.dial = Some(dial);
         conn.echo_addr = Some(dial);
-        self.add_peer(dial, flags);
+        let refs = self.dial_refs.entry(dial).or_insert(0);
+        *refs += 1;
+        if *refs == 1 {
+            self.add_peer(dial, flags);
+        }
     }
 
     /// Tells connection `id` the remote's own address: never advertised back to it, and its

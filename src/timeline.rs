@@ -134,10 +134,13 @@ impl Timeline {
         withhold: impl Fn(SocketAddr) -> bool,
     ) {
         // Peers held back earlier and released since go first: they are the oldest news.
+        // The rule that held them back is asked again (the remote may be that very peer).
         if let Some(echo) = cursor.echo.as_deref_mut() {
-            while batch.added.len() < batch.max_added {
-                let Some(addr) = echo.readd.pop() else { break };
-                if let Some(&(_, flags)) = self.live.get(&addr) {
+            while batch.added.len() < batch.max_added && !echo.readd.is_empty() {
+                let addr = echo.readd.remove(0);
+                if withhold(addr) {
+                    echo.withheld.push(addr);
+                } else if let Some(&(_, flags)) = self.live.get(&addr) {
                     batch.added.push(Peer::new(addr, flags));
                 }
             }

@@ -95,7 +95,8 @@ fn drive(
         while let Some(incoming) = reader.next().map_err(|e| e.to_string())? {
             match incoming {
                 Incoming::Handshake { .. } => {
-                    let frame = common::extended_handshake_frame(&state, None, None);
+                    let frame =
+                        common::extended_handshake_frame(state.local_extension_id(), None, None);
                     send(&mut stream, &frame)?;
                 }
                 Incoming::Extended { id, payload } => {
@@ -168,7 +169,11 @@ fn added_then_dropped_over_tcp() {
 fn opening_bytes(info_hash: &[u8; 20]) -> Vec<u8> {
     let state = PexState::new(Config::default());
     let mut bytes = common::handshake(info_hash, &common::peer_id(1)).to_vec();
-    bytes.extend_from_slice(&common::extended_handshake_frame(&state, Some(6881), None));
+    bytes.extend_from_slice(&common::extended_handshake_frame(
+        state.local_extension_id(),
+        Some(6881),
+        None,
+    ));
     bytes.extend_from_slice(&common::KEEP_ALIVE);
     bytes
 }

@@ -94,16 +94,17 @@ pub(crate) fn extended_message(id: u8, payload: &[u8]) -> Vec<u8> {
     message(EXTENDED_MESSAGE_ID, &body)
 }
 
-/// Our BEP 10 extended handshake, framed: `ut_pex` under the id the state wants to receive
-/// it on (left out for a private torrent), `p` if we listen, `yourip` if given, and `v`.
+/// Our BEP 10 extended handshake, framed: `ut_pex` under the id we want to receive it on
+/// (`local_extension_id()`; `None` for a private torrent leaves it out), `p` if we listen,
+/// `yourip` if given, and `v`.
 pub(crate) fn extended_handshake_frame(
-    state: &PexState,
+    local_ut_pex_id: Option<u8>,
     listen_port: Option<u16>,
     your_ip: Option<IpAddr>,
 ) -> Vec<u8> {
     let mut builder = HandshakeBuilder::new().client(CLIENT);
-    if let Some(id) = state.local_extension_id() {
-        builder = builder.extension(state.extension_name(), id);
+    if let Some(id) = local_ut_pex_id {
+        builder = builder.extension(ut_pex::handshake::UT_PEX, id);
     }
     if let Some(port) = listen_port {
         builder = builder.listen_port(port);
