@@ -196,13 +196,18 @@ impl PexState {
     /// counter moves). The crate never disconnects anyone: the host decides.
     pub fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
         let outbox = &mut self.outbox;
+        let remote_addr = self.remote_addr;
         self.inbound.handle(
             now,
             payload,
             &self.config,
             &mut self.events,
             &mut self.stats,
-            |claim| outbox.on_claim(claim),
+            |claim| match claim {
+                // The remote "dropping" itself must not make its own address news for it.
+                Claim::Dropped(addr) if Some(addr) == remote_addr => {}
+                claim => outbox.on_claim(claim),
+            },
         )?;
         self.advance(now);
         Ok(())
@@ -304,7 +309,10 @@ impl PexState {
             &self.scratch_added,
             &self.scratch_dropped,
         );
-        self.schedule.last_send = Some(due_at);
+        // The frame leaves now, at the latest instant seen, which is later than `due_at` if
+        // the host polls late: spacing counts from here.
+        let sent_at = self.schedule.now.map_or(due_at, |now| now.max(due_at));
+        self.schedule.last_send = Some(sent_at);
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
         self.stats.peers_added_sent += self.scratch_added.len() as u64;
@@ -372,7 +380,7 @@ struct Schedule {
     now: Option<Instant>,
     remote_id: u8,
     started: bool,
-    /// When the last frame was decided (the time it counts as sent).
+    /// When the last frame was polled (the latest instant seen then): spacing counts from it.
     last_send: Option<Instant>,
     /// A frame decided at this instant, built when polled.
     due_at: Option<Instant>,
