@@ -67,6 +67,11 @@ impl PexState {
         self.swarm.is_enabled(self.id)
     }
 
+    /// Whether the host called [`start`](Self::start) (and not [`stop`](Self::stop) since).
+    pub fn is_started(&self) -> bool {
+        self.swarm.is_started(self.id)
+    }
+
     /// The peers the remote currently claims to be connected to, sorted by address. The
     /// connection that announced a peer is the one to ask for a BEP 55 holepunch rendezvous.
     pub fn remote_peers(&self) -> impl Iterator<Item = Peer> + '_ {
@@ -187,8 +192,8 @@ impl PexState {
     /// address and flags. BEP 11: "a peer should only be added once it has been connected
     /// to". Queued for the next frame (a drop of it still queued cancels instead), but never
     /// sent to a remote that announced it to us or that is it. Ignored (and counted in
-    /// [`Stats::ignored_local_unusable`]) for port 0 or an unspecified or multicast address;
-    /// ignored if already live.
+    /// [`Stats::ignored_local_unusable`]) for port 0 or an unspecified or multicast address.
+    /// Adding a live peer again only updates its flags, for a frame not yet sent.
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) {
         let usable = self.swarm.add_peer(addr, flags) || self.swarm.is_live(addr);
         if !usable {

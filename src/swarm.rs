@@ -108,6 +108,7 @@ pub struct Swarm {
     batch: Batch,
     /// Reused by compaction.
     cursor_scratch: Vec<u64>,
+    kept_scratch: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -171,6 +172,7 @@ impl Swarm {
             now: None,
             batch: Batch::default(),
             cursor_scratch: Vec::new(),
+            kept_scratch: Vec::new(),
         }
     }
 
@@ -231,8 +233,9 @@ impl Swarm {
     }
 
     /// Announces a live peer that has no connection in this swarm (a host keeping its own
-    /// bookkeeping, or a single-connection [`PexState`](crate::PexState)). Ignored for port 0
-    /// or an unspecified or multicast address, or if the address is already live.
+    /// bookkeeping, or a single-connection [`PexState`](crate::PexState)). Returns false if
+    /// ignored: port 0, an unspecified or multicast address, or an address already live
+    /// (then only its flags change, for connections not yet told about it).
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
         let addr = canonical_addr(addr);
         if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
@@ -532,6 +535,11 @@ impl Swarm {
             .is_some_and(|c| c.out.remote_id != 0 && !self.config.private)
     }
 
+    /// Whether sending was started on `id` (and not stopped since).
+    pub fn is_started(&self, id: ConnectionId) -> bool {
+        self.conn(id).is_some_and(|c| c.out.started)
+    }
+
     /// The id the remote on `id` gave `ut_pex` (0: none or off).
     pub fn remote_extension_id(&self, id: ConnectionId) -> u8 {
         self.conn(id).map_or(0, |c| c.out.remote_id)
@@ -739,14 +747,15 @@ impl Swarm {
             return;
         }
         self.cursor_scratch.clear();
-        let cursors = self
-            .slots
-            .iter()
-            .filter_map(|s| s.conn.as_deref())
-            .map(|c| c.out.cursor.position());
-        self.cursor_scratch.extend(cursors);
+        self.kept_scratch.clear();
+        for conn in self.slots.iter().filter_map(|s| s.conn.as_deref()) {
+            self.cursor_scratch.push(conn.out.cursor.position());
+            self.kept_scratch.extend_from_slice(conn.out.cursor.kept());
+        }
         self.cursor_scratch.sort_unstable();
-        self.timeline.compact(&self.cursor_scratch);
+        self.kept_scratch.sort_unstable();
+        self.timeline
+            .compact(&self.cursor_scratch, &self.kept_scratch);
     }
 
     /// Puts `id` where it belongs: in the timer heap if it can send and has something to

@@ -57,10 +57,15 @@ impl Timeline {
         self.live.contains_key(&addr)
     }
 
-    /// Records that a connection to `addr` was established. Returns false (and records
-    /// nothing) if `addr` is already live: one address, one live entry.
+    /// Records that a connection to `addr` was established. Returns false if `addr` is
+    /// already live (one address, one live entry): then only its flags change, for the
+    /// connections not yet told about it.
     pub(crate) fn connected(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
-        if self.live.contains_key(&addr) {
+        if let Some((add_seq, live_flags)) = self.live.get_mut(&addr) {
+            *live_flags = flags;
+            if let Ok(i) = self.entries.binary_search_by_key(add_seq, |e| e.seq) {
+                self.entries[i].flags = flags;
+            }
             return false;
         }
         self.head += 1;
@@ -102,20 +107,23 @@ impl Timeline {
 
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
     /// has walked past the drop (nothing left to send) or not yet reached the add (it will
-    /// never hear of a peer that has come and gone). `cursors` must be sorted.
-    pub(crate) fn compact(&mut self, sorted_cursors: &[Seq]) {
-        let needed = |add: Seq, drop: Seq| {
+    /// never hear of a peer that has come and gone) — except pairs of an address some cursor
+    /// keeps (see [`Cursor::kept`]): that cursor's remote still has the peer and must hear
+    /// its drop. Both slices must be sorted.
+    pub(crate) fn compact(&mut self, sorted_cursors: &[Seq], sorted_kept: &[SocketAddr]) {
+        let needed = |addr: &SocketAddr, add: Seq, drop: Seq| {
             // The first cursor at or after the add: is it before the drop?
             let i = sorted_cursors.partition_point(|&c| c < add);
             sorted_cursors.get(i).is_some_and(|&c| c < drop)
+                || sorted_kept.binary_search(addr).is_ok()
         };
         let before = self.entries.len();
         self.entries.retain(|e| match e.kind {
             Kind::Add {
                 dropped_at: Some(d),
-            } => needed(e.seq, d),
+            } => needed(&e.addr, e.seq, d),
             Kind::Add { dropped_at: None } => true,
-            Kind::Drop { add_seq } => needed(add_seq, e.seq),
+            Kind::Drop { add_seq } => needed(&e.addr, add_seq, e.seq),
         });
         self.dead_entries -= before - self.entries.len();
     }
@@ -138,10 +146,12 @@ impl Timeline {
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added && !echo.readd.is_empty() {
                 let addr = echo.readd.remove(0);
-                if withhold(addr) {
-                    echo.withheld.push(addr);
-                } else if let Some(&(_, flags)) = self.live.get(&addr) {
-                    batch.added.push(Peer::new(addr, flags));
+                match self.live.get(&addr) {
+                    Some(&(_, flags)) if !withhold(addr) => {
+                        batch.added.push(Peer::new(addr, flags));
+                    }
+                    // Held back again, or gone (its drop, still ahead, must be skipped).
+                    _ => echo.withheld.push(addr),
                 }
             }
         }
@@ -149,7 +159,14 @@ impl Timeline {
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind {
                 Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &withhold),
-                Kind::Drop { .. } => walk_drop(entry, cursor, batch),
+                Kind::Drop { .. } => {
+                    // Connected again since (a later add): the drop would be stale news.
+                    let back = self
+                        .live
+                        .get(&entry.addr)
+                        .is_some_and(|&(s, _)| s > entry.seq);
+                    walk_drop(entry, back, cursor, batch)
+                }
             };
             if !consumed {
                 return; // the batch is full: this entry starts the next frame
@@ -172,7 +189,15 @@ fn walk_add(
     if dropped_at.is_some_and(|d| d < cursor.attached_at) {
         return true;
     }
-    if withhold(entry.addr) && cursor.withhold(entry.addr) {
+    // Its previous drop was skipped because it came back: the remote still has it.
+    if cursor.take_kept(entry.addr) {
+        return true;
+    }
+    // Held back: a peer that has already left (its drop is further on, maybe beyond this
+    // frame: announcing it now would add a peer that is not live), or one the echo rule
+    // keeps from this remote. Its drop is then skipped too.
+    let hold = dropped_at.is_some() || withhold(entry.addr);
+    if hold && cursor.withhold(entry.addr) {
         return true;
     }
     if let Some(i) = batch.dropped.iter().position(|&a| a == entry.addr) {
@@ -188,9 +213,14 @@ fn walk_add(
 }
 
 /// Puts a drop into the batch unless a rule says otherwise; false if the batch is full.
-fn walk_drop(entry: &Entry, cursor: &mut Cursor, batch: &mut Batch) -> bool {
+fn walk_drop(entry: &Entry, back: bool, cursor: &mut Cursor, batch: &mut Batch) -> bool {
     // A pair completed before this connection attached, or a peer never sent to it.
     if entry.seq < cursor.attached_at || cursor.release(entry.addr) {
+        return true;
+    }
+    // The peer is connected again: skip this drop and the add that brought it back, so no
+    // frame drops a live peer (the drop and re-add may fall in different frames).
+    if back && cursor.keep(entry.addr) {
         return true;
     }
     if let Some(i) = batch.added.iter().position(|p| p.addr == entry.addr) {
@@ -239,14 +269,23 @@ pub(crate) struct Cursor {
     echo: Option<Box<Echo>>,
 }
 
-/// Echo suppression for one connection: BEP 11 has no use for telling a remote about
-/// peers it told us, or about itself.
+/// Peers held back from one connection: those that left before it heard of them, and, for
+/// echo suppression, those its remote told us about or is (BEP 11 has no use for those).
 #[derive(Debug, Default)]
 struct Echo {
-    /// Live peers whose add was walked but not sent: their drop must not be sent either.
+    /// Peers whose add was walked but not sent: their drop must not be sent either.
     withheld: Vec<SocketAddr>,
     /// Withheld peers the remote stopped claiming while still live: news again.
     readd: Vec<SocketAddr>,
+    /// Peers whose drop was skipped because they connected again: their next add is
+    /// skipped too (the remote never stopped having them).
+    kept: Vec<SocketAddr>,
+}
+
+impl Echo {
+    fn len(&self) -> usize {
+        self.withheld.len() + self.readd.len() + self.kept.len()
+    }
 }
 
 impl Cursor {
@@ -264,6 +303,12 @@ impl Cursor {
         self.position
     }
 
+    /// Peers whose drop this cursor skipped because they came back: it still has to walk
+    /// their re-add (and maybe a later drop), so compaction must leave those entries.
+    pub(crate) fn kept(&self) -> &[SocketAddr] {
+        self.echo.as_ref().map_or(&[], |e| &e.kept)
+    }
+
     /// Whether the walk has anything left to look at.
     pub(crate) fn has_pending(&self, timeline: &Timeline) -> bool {
         self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
@@ -273,11 +318,38 @@ impl Cursor {
     /// is simply sent: an echo is harmless, an unbounded table is not).
     fn withhold(&mut self, addr: SocketAddr) -> bool {
         let echo = self.echo.get_or_insert_with(Box::default);
-        if echo.withheld.len() >= MAX_WITHHELD {
+        if echo.len() >= MAX_WITHHELD {
             return false;
         }
         echo.withheld.push(addr);
         true
+    }
+
+    /// Records that `addr`'s drop is skipped because it is back; false if the side table is
+    /// full (then the drop and the re-add are both sent, which is correct, only noisier).
+    fn keep(&mut self, addr: SocketAddr) -> bool {
+        let echo = self.echo.get_or_insert_with(Box::default);
+        if echo.len() >= MAX_WITHHELD {
+            return false;
+        }
+        echo.kept.push(addr);
+        true
+    }
+
+    /// If `addr`'s drop was skipped, forgets that and returns true: skip its re-add.
+    fn take_kept(&mut self, addr: SocketAddr) -> bool {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return false;
+        };
+        let found = remove(&mut echo.kept, addr);
+        self.free_empty_echo();
+        found
+    }
+
+    fn free_empty_echo(&mut self) {
+        if self.echo.as_ref().is_some_and(|e| e.len() == 0) {
+            self.echo = None;
+        }
     }
 
     /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
@@ -287,9 +359,7 @@ impl Cursor {
             return false;
         };
         let found = remove(&mut echo.withheld, addr) || remove(&mut echo.readd, addr);
-        if echo.withheld.is_empty() && echo.readd.is_empty() {
-            self.echo = None;
-        }
+        self.free_empty_echo();
         found
     }
 
@@ -318,7 +388,8 @@ impl Cursor {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.echo.as_ref().map_or(0, |e| {
             std::mem::size_of::<Echo>()
-                + (e.withheld.capacity() + e.readd.capacity()) * std::mem::size_of::<SocketAddr>()
+                + (e.withheld.capacity() + e.readd.capacity() + e.kept.capacity())
+                    * std::mem::size_of::<SocketAddr>()
         })
     }
 }
