@@ -25,8 +25,10 @@ const MAX_DIGITS: usize = 20;
 pub(crate) enum Item<'a> {
     /// A byte string, borrowed.
     Bytes(&'a [u8]),
-    /// An integer; `None` when it does not fit an `i64` (well-formed but unusable).
-    Int(Option<i64>),
+    /// An integer; `None` when it does not fit an `i128` (well-formed but unusable). An
+    /// `i128` holds every `u64` (BEP 10 values such as `reqq` and `metadata_size` are
+    /// unsigned) and every negative `i64`.
+    Int(Option<i128>),
     /// A list, as its raw encoding (`l…e`), already validated.
     List,
     /// A dictionary, as its raw encoding (`d…e`), already validated.
@@ -193,15 +195,15 @@ fn skip_int(input: &[u8], pos: usize) -> Result<usize, DecodeError> {
     Err(DecodeError::UnexpectedEnd)
 }
 
-/// Parses the digits of an already validated integer; `None` if it does not fit an `i64`.
-fn parse_int(digits: &[u8]) -> Option<i64> {
+/// Parses the digits of an already validated integer; `None` if it does not fit an `i128`.
+fn parse_int(digits: &[u8]) -> Option<i128> {
     let (negative, digits) = match digits.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, digits),
     };
-    let mut value: i64 = 0;
+    let mut value: i128 = 0;
     for &d in digits {
-        let d = i64::from(d - b'0');
+        let d = i128::from(d - b'0');
         value = value.checked_mul(10)?;
         value = if negative {
             value.checked_sub(d)?
