@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes};
 
 use crate::bencode::{for_each_entry, Item};
 use crate::error::DecodeError;
-use crate::flags::{canonical_addr, Peer, PeerFlags};
+use crate::flags::{Peer, PeerFlags};
 
 /// Bytes of one compact IPv4 entry.
 pub const V4_ENTRY_LEN: usize = 6;
@@ -209,12 +209,59 @@ fn take_v6(bytes: &mut &[u8]) -> Option<SocketAddr> {
 // Encoding
 // ---------------------------------------------------------------------------------------
 
-/// How many IPv4 and IPv6 entries a list holds once IPv4-mapped IPv6 counts as IPv4.
-fn family_counts(addrs: impl Iterator<Item = SocketAddr>) -> (usize, usize) {
-    addrs.fold((0, 0), |(v4, v6), addr| match canonical_addr(addr) {
-        SocketAddr::V4(_) => (v4 + 1, v6),
-        SocketAddr::V6(_) => (v4, v6 + 1),
-    })
+/// Whether an address goes to an IPv4 list: IPv4, or IPv4-mapped IPv6 (what
+/// [`canonical_addr`](crate::canonical_addr) turns into IPv4), checked without copying the address.
+#[inline]
+fn is_v4(addr: &SocketAddr) -> bool {
+    match addr {
+        SocketAddr::V4(_) => true,
+        SocketAddr::V6(v6) => v6.ip().to_ipv4_mapped().is_some(),
+    }
+}
+
+/// How many entries each of the four lists gets, counted once per encode.
+#[derive(Clone, Copy)]
+struct Counts {
+    added4: usize,
+    added6: usize,
+    dropped4: usize,
+    dropped6: usize,
+}
+
+impl Counts {
+    fn of(added: &[Peer], dropped: &[SocketAddr]) -> Self {
+        let added4 = added.iter().filter(|p| is_v4(&p.addr)).count();
+        let dropped4 = dropped.iter().filter(|a| is_v4(a)).count();
+        Self {
+            added4,
+            added6: added.len() - added4,
+            dropped4,
+            dropped6: dropped.len() - dropped4,
+        }
+    }
+
+    fn payload_len(self) -> usize {
+        let Self {
+            added4: a4,
+            added6: a6,
+            dropped4: d4,
+            dropped6: d6,
+        } = self;
+        let mut len = 2; // "d" … "e"
+        if a4 > 0 {
+            len += string_len(5) + string_len(a4 * V4_ENTRY_LEN) + string_len(7) + string_len(a4);
+        }
+        if a6 > 0 {
+            len += string_len(6) + string_len(a6 * V6_ENTRY_LEN) + string_len(8) + string_len(a6);
+        }
+        if d4 > 0 {
+            len += string_len(7) + string_len(d4 * V4_ENTRY_LEN);
+        }
+        if d6 > 0 {
+            len += string_len(8) + string_len(d6 * V6_ENTRY_LEN);
+        }
+        len
+    }
 }
 
 /// Bytes of `<decimal len>:` plus the string itself.
@@ -233,22 +280,7 @@ fn decimal_digits(mut n: usize) -> usize {
 
 /// The exact size of the payload [`encode_payload`] writes for these lists.
 pub fn encoded_len(added: &[Peer], dropped: &[SocketAddr]) -> usize {
-    let (a4, a6) = family_counts(added.iter().map(|p| p.addr));
-    let (d4, d6) = family_counts(dropped.iter().copied());
-    let mut len = 2; // "d" … "e"
-    if a4 > 0 {
-        len += string_len(5) + string_len(a4 * V4_ENTRY_LEN) + string_len(7) + string_len(a4);
-    }
-    if a6 > 0 {
-        len += string_len(6) + string_len(a6 * V6_ENTRY_LEN) + string_len(8) + string_len(a6);
-    }
-    if d4 > 0 {
-        len += string_len(7) + string_len(d4 * V4_ENTRY_LEN);
-    }
-    if d6 > 0 {
-        len += string_len(8) + string_len(d6 * V6_ENTRY_LEN);
-    }
-    len
+    Counts::of(added, dropped).payload_len()
 }
 
 /// Writes the bencoded ut_pex payload for these lists into `out`.
@@ -259,9 +291,22 @@ pub fn encoded_len(added: &[Peer], dropped: &[SocketAddr]) -> usize {
 /// lists are written as given: deduplication and the 50-entry limit are the caller's
 /// (see [`PexState`](crate::PexState)). Writes exactly [`encoded_len`] bytes.
 pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr], out: &mut B) {
-    let (a4, a6) = family_counts(added.iter().map(|p| p.addr));
-    let (d4, d6) = family_counts(dropped.iter().copied());
-    let is_v4 = |addr: &SocketAddr| canonical_addr(*addr).is_ipv4();
+    write_counted(added, dropped, Counts::of(added, dropped), out);
+}
+
+/// [`write_payload`] with the counts already known.
+fn write_counted<B: BufMut + ?Sized>(
+    added: &[Peer],
+    dropped: &[SocketAddr],
+    counts: Counts,
+    out: &mut B,
+) {
+    let Counts {
+        added4: a4,
+        added6: a6,
+        dropped4: d4,
+        dropped6: d6,
+    } = counts;
     out.put_u8(b'd');
     if a4 > 0 {
         put_string(out, b"added");
@@ -269,7 +314,7 @@ pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr],
         added
             .iter()
             .filter(|p| is_v4(&p.addr))
-            .for_each(|p| put_addr(out, p.addr));
+            .for_each(|p| put_addr(out, &p.addr));
         put_string(out, b"added.f");
         put_len(out, a4);
         added
@@ -283,7 +328,7 @@ pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr],
         added
             .iter()
             .filter(|p| !is_v4(&p.addr))
-            .for_each(|p| put_addr(out, p.addr));
+            .for_each(|p| put_addr(out, &p.addr));
         put_string(out, b"added6.f");
         put_len(out, a6);
         added
@@ -297,7 +342,7 @@ pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr],
         dropped
             .iter()
             .filter(|a| is_v4(a))
-            .for_each(|a| put_addr(out, *a));
+            .for_each(|a| put_addr(out, a));
     }
     if d6 > 0 {
         put_string(out, b"dropped6");
@@ -305,7 +350,7 @@ pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr],
         dropped
             .iter()
             .filter(|a| !is_v4(a))
-            .for_each(|a| put_addr(out, *a));
+            .for_each(|a| put_addr(out, a));
     }
     out.put_u8(b'e');
 }
@@ -314,8 +359,9 @@ pub fn write_payload<B: BufMut + ?Sized>(added: &[Peer], dropped: &[SocketAddr],
 ///
 /// See [`write_payload`] for the rules it follows.
 pub fn encode_payload(added: &[Peer], dropped: &[SocketAddr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(encoded_len(added, dropped));
-    write_payload(added, dropped, &mut out);
+    let counts = Counts::of(added, dropped);
+    let mut out = Vec::with_capacity(counts.payload_len());
+    write_counted(added, dropped, counts, &mut out);
     out
 }
 
@@ -329,13 +375,14 @@ pub fn encode_payload(added: &[Peer], dropped: &[SocketAddr]) -> Vec<u8> {
 /// If the payload would exceed `u32::MAX - 2` bytes (about 700 million peers), which no
 /// caller respecting BEP 11's limits comes near.
 pub fn encode_frame(extension_id: u8, added: &[Peer], dropped: &[SocketAddr]) -> Frame {
-    let payload_len = encoded_len(added, dropped);
+    let counts = Counts::of(added, dropped);
+    let payload_len = counts.payload_len();
     let body_len = u32::try_from(payload_len + 2).expect("a PEX payload fits a u32 length");
     let mut out = Vec::with_capacity(Frame::HEADER_LEN + payload_len);
     out.put_u32(body_len);
     out.put_u8(EXTENDED_MESSAGE_ID);
     out.put_u8(extension_id);
-    write_payload(added, dropped, &mut out);
+    write_counted(added, dropped, counts, &mut out);
     Frame(Bytes::from(out))
 }
 
@@ -360,12 +407,28 @@ fn put_string<B: BufMut + ?Sized>(out: &mut B, s: &[u8]) {
     out.put_slice(s);
 }
 
-fn put_addr<B: BufMut + ?Sized>(out: &mut B, addr: SocketAddr) {
-    match canonical_addr(addr) {
-        SocketAddr::V4(v4) => out.put_slice(&v4.ip().octets()),
-        SocketAddr::V6(v6) => out.put_slice(&v6.ip().octets()),
-    }
-    out.put_u16(addr.port());
+/// Writes a compact entry; an IPv4-mapped IPv6 address as IPv4, like
+/// [`canonical_addr`](crate::canonical_addr). Each entry goes out in one `put_slice` (one
+/// capacity check, one copy). Always inlined: out of line, the call and its register saves
+/// cost as much as the copy.
+#[inline(always)]
+fn put_addr<B: BufMut + ?Sized>(out: &mut B, addr: &SocketAddr) {
+    let [p0, p1] = addr.port().to_be_bytes();
+    let v4 = match addr {
+        SocketAddr::V4(v4) => *v4.ip(),
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => v4,
+            None => {
+                let mut entry = [0u8; V6_ENTRY_LEN];
+                entry[..16].copy_from_slice(&v6.ip().octets());
+                entry[16..].copy_from_slice(&[p0, p1]);
+                out.put_slice(&entry);
+                return;
+            }
+        },
+    };
+    let [a, b, c, d] = v4.octets();
+    out.put_slice(&[a, b, c, d, p0, p1]);
 }
 
 /// One whole peer-wire message carrying a ut_pex payload, ready to write to the socket:
