@@ -25,8 +25,10 @@ const MAX_DIGITS: usize = 20;
 pub(crate) enum Item<'a> {
     /// A byte string, borrowed.
     Bytes(&'a [u8]),
-    /// An integer; `None` when it does not fit an `i64` (well-formed but unusable).
-    Int(Option<i64>),
+    /// An integer; `None` when it does not fit an `i128` (well-formed but unusable). An
+    /// `i128` holds every `u64` (BEP 10 values such as `reqq` and `metadata_size` are
+    /// unsigned) and every negative `i64`.
+    Int(Option<i128>),
     /// A list, as its raw encoding (`l…e`), already validated.
     List,
     /// A dictionary, as its raw encoding (`d…e`), already validated.
@@ -141,27 +143,49 @@ fn skip_value(input: &[u8], start: usize, limit: usize) -> Result<usize, DecodeE
 }
 
 /// Returns `(string, offset past it)` for the byte string starting at `pos`.
+#[inline]
 fn read_bytes(input: &[u8], pos: usize) -> Result<(&[u8], usize), DecodeError> {
-    let mut len: usize = 0;
-    let mut i = pos;
+    // Fast path for the most common case, a one-digit length (every ut_pex and handshake
+    // key, every empty value): no loop.
+    if let Some(&[digit @ b'0'..=b'9', b':']) = input.get(pos..pos.wrapping_add(2)) {
+        let data_start = pos + 2;
+        let data_end = data_start + usize::from(digit - b'0');
+        let data = input
+            .get(data_start..data_end)
+            .ok_or(DecodeError::UnexpectedEnd)?;
+        return Ok((data, data_end));
+    }
+    let prefix = input.get(pos..).unwrap_or_default();
+    // Up to 19 digits cannot overflow a u64 (10^19 - 1 < 2^64), so the loop needs no
+    // overflow check; only a 20th digit takes the checked path.
+    let mut len: u64 = 0;
+    let mut digits = 0;
     loop {
-        let byte = *input.get(i).ok_or(DecodeError::UnexpectedEnd)?;
-        match byte {
-            b'0'..=b'9' => {
-                if i - pos >= MAX_DIGITS {
+        match prefix.get(digits) {
+            Some(&byte @ b'0'..=b'9') => {
+                let digit = u64::from(byte - b'0');
+                len = if digits < MAX_DIGITS - 1 {
+                    len * 10 + digit
+                } else if digits == MAX_DIGITS - 1 {
+                    len.checked_mul(10)
+                        .and_then(|l| l.checked_add(digit))
+                        .ok_or(DecodeError::LengthOverflow { offset: pos })?
+                } else {
                     return Err(DecodeError::LengthOverflow { offset: pos });
-                }
-                len = len
-                    .checked_mul(10)
-                    .and_then(|l| l.checked_add(usize::from(byte - b'0')))
-                    .ok_or(DecodeError::LengthOverflow { offset: pos })?;
-                i += 1;
+                };
+                digits += 1;
             }
-            b':' if i > pos => break,
-            _ => return Err(DecodeError::Invalid { offset: i }),
+            Some(b':') if digits > 0 => break,
+            Some(_) => {
+                return Err(DecodeError::Invalid {
+                    offset: pos + digits,
+                })
+            }
+            None => return Err(DecodeError::UnexpectedEnd),
         }
     }
-    let data_start = i + 1;
+    let len = usize::try_from(len).map_err(|_| DecodeError::LengthOverflow { offset: pos })?;
+    let data_start = pos + digits + 1;
     let data_end = data_start
         .checked_add(len)
         .ok_or(DecodeError::LengthOverflow { offset: pos })?;
@@ -193,15 +217,15 @@ fn skip_int(input: &[u8], pos: usize) -> Result<usize, DecodeError> {
     Err(DecodeError::UnexpectedEnd)
 }
 
-/// Parses the digits of an already validated integer; `None` if it does not fit an `i64`.
-fn parse_int(digits: &[u8]) -> Option<i64> {
+/// Parses the digits of an already validated integer; `None` if it does not fit an `i128`.
+fn parse_int(digits: &[u8]) -> Option<i128> {
     let (negative, digits) = match digits.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, digits),
     };
-    let mut value: i64 = 0;
+    let mut value: i128 = 0;
     for &d in digits {
-        let d = i64::from(d - b'0');
+        let d = i128::from(d - b'0');
         value = value.checked_mul(10)?;
         value = if negative {
             value.checked_sub(d)?

@@ -242,6 +242,20 @@ mod tests {
     }
 
     #[test]
+    fn u64_values_above_i64_max_are_kept() {
+        let payload = HandshakeBuilder::new().reqq(u64::MAX).build();
+        assert_eq!(
+            ExtendedHandshake::decode(&payload).unwrap().reqq,
+            Some(u64::MAX)
+        );
+        let hs = ExtendedHandshake::decode(b"d13:metadata_sizei9223372036854775808ee").unwrap();
+        assert_eq!(hs.metadata_size, Some(1 << 63));
+        let hs = ExtendedHandshake::decode(b"d4:reqqi-1e13:metadata_sizei18446744073709551616ee")
+            .unwrap();
+        assert_eq!((hs.reqq, hs.metadata_size), (None, None));
+    }
+
+    #[test]
     fn zero_disables() {
         let hs = ExtendedHandshake::decode(b"d1:md6:ut_pexi0eee").unwrap();
         assert_eq!(hs.ut_pex(), Some(0));
