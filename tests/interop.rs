@@ -55,6 +55,12 @@ fn flags(line: &Json) -> u8 {
     }
 }
 
+/// Seconds between the probe's first two `sent` lines, by the probe's own clock (`t`).
+fn probe_gap(frames: &[support::Line]) -> f64 {
+    let t = |i: usize| frames[i].json.num("t").expect("t");
+    t(1) - t(0)
+}
+
 fn is_event(line: &Json, event: &str) -> bool {
     line.event() == event
 }
@@ -104,7 +110,8 @@ fn is_pex_error(message: &str) -> bool {
 ///    leaves, its next message (one 60 s tick later) drops it.
 /// 2. The probe advertises an idle session the hub does not know: the hub dials it, and
 ///    its peer list says it learnt it by PEX.
-/// 3. The hub never disconnects us for a PEX reason, and the probe ends on its own timer.
+/// 3. The hub never disconnects us for a PEX reason over our two frames (the add, and a drop
+///    of the idle session 65 s later), and the probe ends on its own timer.
 #[test]
 #[ignore = "needs libtorrent (tests/interop/setup.sh); about 80 s"]
 fn libtorrent_hub() {
@@ -139,6 +146,9 @@ fn libtorrent_hub() {
             PROBE_LISTEN_PORT.to_string(),
             "--advertise".into(),
             format!("{idle}/10"),
+            // A second frame 65 s later, so libtorrent's flood rule sees our real cadence.
+            "--drop".into(),
+            idle.to_string(),
             "--seconds".into(),
             probe_seconds.to_string(),
         ],
@@ -230,7 +240,8 @@ fn libtorrent_hub() {
         "the leecher never left but was dropped"
     );
 
-    // Scenario 3: the probe ends by itself, and libtorrent never cut us for PEX.
+    // Scenario 3: the probe ends by itself ("done": had libtorrent disconnected us, it would
+    // say "remote_closed"), and no disconnect or error libtorrent logged for us is a PEX one.
     let closed = us.wait_for(
         "the probe to finish",
         handshake.at + Duration::from_secs(probe_seconds) + SLACK,
@@ -248,7 +259,8 @@ fn libtorrent_hub() {
     hub.wait_exit(Instant::now() + Duration::from_secs(10));
     let pex_cuts = hub.all(|l| {
         matches!(l.event(), "disconnected" | "peer_error")
-            && l.str("addr").is_some_and(|a| a.starts_with(PROBE_IP))
+            && l.str("addr")
+                .is_some_and(|a| addr(a).ip().to_string() == PROBE_IP)
             && (is_pex_error(l.str("error").unwrap_or(""))
                 || is_pex_error(l.str("message").unwrap_or("")))
     });
@@ -256,19 +268,34 @@ fn libtorrent_hub() {
         pex_cuts.is_empty(),
         "libtorrent cut us for PEX: {pex_cuts:?}"
     );
-    let cut_before_close = hub.all(|l| {
-        l.event() == "disconnected" && l.str("addr").is_some_and(|a| a.starts_with(PROBE_IP))
-    });
-    let early: Vec<_> = cut_before_close
+    let peers: Vec<String> = us
+        .all(|l| matches!(l.event(), "added" | "dropped"))
         .iter()
-        .filter(|l| l.at < closed.at)
+        .map(|l| {
+            let (a, t) = (
+                l.json.str("addr").unwrap_or("?"),
+                l.json.num("t").unwrap_or(0.0),
+            );
+            match l.json.event() {
+                "added" => format!("{t:.1}s +{a}/{:#04x}", flags(&l.json)),
+                _ => format!("{t:.1}s -{a}"),
+            }
+        })
         .collect();
-    assert!(
-        early.is_empty(),
-        "libtorrent disconnected us before the probe was done: {early:?}"
+    println!(
+        "libtorrent -> us, whole run (probe time): {}",
+        peers.join(", ")
     );
-    let frames = us.all(|l| is_event(l, "sent")).len();
-    println!("libtorrent: probe ran {probe_seconds} s, sent {frames} frame(s), closed: done, no PEX disconnect");
+    let frames = us.all(|l| is_event(l, "sent"));
+    assert_eq!(
+        frames.len(),
+        2,
+        "expected our add frame and our drop frame: {frames:?}"
+    );
+    println!(
+        "libtorrent: probe ran {probe_seconds} s, sent 2 frames {:.3} s apart, closed: done, no PEX disconnect",
+        probe_gap(&frames)
+    );
 }
 
 // ---- JS -----------------------------------------------------------------------------------
@@ -337,13 +364,6 @@ fn js_receives_our_pex() {
     let drop_seen = js.wait_for("the drop", sent.at + OUR_INTERVAL + SLACK, |l| {
         has_addr(l, "dropped", dropped)
     });
-    let frames = us.all(|l| is_event(l, "sent"));
-    assert_eq!(frames.len(), 2, "expected two frames: {frames:?}");
-    println!(
-        "us -> JS: drop seen {:.3} s after our first frame (our frames {:.3} s apart)",
-        secs(sent.at, drop_seen.at),
-        secs(frames[0].at, frames[1].at)
-    );
     let closed = us.wait_for(
         "the probe to finish",
         handshake.at + Duration::from_secs(probe_seconds) + SLACK,
@@ -354,6 +374,14 @@ fn js_receives_our_pex() {
         Some("done"),
         "{}",
         us.transcript()
+    );
+    // Every line before "closed" has been read by now.
+    let frames = us.all(|l| is_event(l, "sent"));
+    assert_eq!(frames.len(), 2, "expected two frames: {frames:?}");
+    println!(
+        "us -> JS: drop seen {:.3} s after our drop frame (our frames {:.3} s apart)",
+        secs(frames[1].at, drop_seen.at),
+        probe_gap(&frames)
     );
     let warnings = js.all(|l| is_event(l, "warning"));
     assert!(warnings.is_empty(), "JS warned: {warnings:?}");
