@@ -196,13 +196,18 @@ impl PexState {
     /// counter moves). The crate never disconnects anyone: the host decides.
     pub fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
         let outbox = &mut self.outbox;
+        let remote_addr = self.remote_addr;
         self.inbound.handle(
             now,
             payload,
             &self.config,
             &mut self.events,
             &mut self.stats,
-            |claim| outbox.on_claim(claim),
+            |claim| match claim {
+                // The remote's own address stays held back when the remote stops claiming it.
+                Claim::Dropped(addr) if Some(addr) == remote_addr => {}
+                claim => outbox.on_claim(claim),
+            },
         )?;
         self.advance(now);
         Ok(())
@@ -304,7 +309,9 @@ impl PexState {
             &self.scratch_added,
             &self.scratch_dropped,
         );
-        self.schedule.last_send = Some(due_at);
+        // The frame leaves now, not when it was decided: a host that polls late must not
+        // get the next frame less than an interval after this one.
+        self.schedule.last_send = Some(self.schedule.now.map_or(due_at, |now| now.max(due_at)));
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += frame.len() as u64;
         self.stats.peers_added_sent += self.scratch_added.len() as u64;
@@ -372,7 +379,7 @@ struct Schedule {
     now: Option<Instant>,
     remote_id: u8,
     started: bool,
-    /// When the last frame was decided (the time it counts as sent).
+    /// When the last frame was polled (the latest instant seen then).
     last_send: Option<Instant>,
     /// A frame decided at this instant, built when polled.
     due_at: Option<Instant>,
