@@ -1,7 +1,7 @@
 //! [`Swarm`]: torrent-wide PEX — one shared event log, O(1) outgoing state per connection.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -100,6 +100,10 @@ pub struct Swarm {
     held: [VecDeque<(SocketAddr, Instant)>; 2],
     /// Live peers per family, held ones included.
     live_by_family: [usize; 2],
+    /// Dial addresses that more than one connection has (a duplicate connection to a live
+    /// peer), with how many connections beyond the first: the peer stays live until the last
+    /// of them ends. Empty unless the host keeps duplicate connections.
+    extra_dials: BTreeMap<SocketAddr, u32>,
     /// Peers added with [`add_peer`](Self::add_peer) (not tied to a connection).
     now: Option<Instant>,
     batch: Batch,
@@ -164,6 +168,7 @@ impl Swarm {
             with_events: VecDeque::new(),
             held: [VecDeque::new(), VecDeque::new()],
             live_by_family: [0, 0],
+            extra_dials: BTreeMap::new(),
             now: None,
             batch: Batch::default(),
             cursor_scratch: Vec::new(),
@@ -215,6 +220,7 @@ impl Swarm {
             .sum();
         conns
             + self.timeline.heap_bytes()
+            + self.extra_dials.len() * (std::mem::size_of::<(SocketAddr, u32)>() + 8)
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.timers.capacity() * std::mem::size_of::<Reverse<(Instant, u32, u32, u32)>>()
             + (self.waiting.capacity() + self.ready.capacity() + self.with_events.capacity()) * 8
@@ -316,7 +322,9 @@ impl Swarm {
         self.prune_timers();
         // Its place in `waiting`/`ready`/`with_events` is skipped as stale later.
         if let Some(dial) = conn.dial {
-            self.remove_live(dial, reason);
+            if !self.release_extra_dial(dial) {
+                self.remove_live(dial, reason);
+            }
         }
         self.compact_if_needed();
     }
@@ -609,7 +617,25 @@ impl Swarm {
         }
         conn.dial = Some(dial);
         conn.echo_addr = Some(dial);
+        if self.timeline.is_live(dial) && self.held_index(dial).is_none() {
+            // Already live through another connection: this one is a duplicate, and its end
+            // must not drop a peer we are still connected to.
+            *self.extra_dials.entry(dial).or_insert(0) += 1;
+            return;
+        }
         self.add_peer(dial, flags);
+    }
+
+    /// If `dial` is shared by another connection, counts one fewer and returns true.
+    fn release_extra_dial(&mut self, dial: SocketAddr) -> bool {
+        let Some(extra) = self.extra_dials.get_mut(&dial) else {
+            return false;
+        };
+        *extra -= 1;
+        if *extra == 0 {
+            self.extra_dials.remove(&dial);
+        }
+        true
     }
 
     /// Tells connection `id` the remote's own address: never advertised back to it, and its

@@ -137,8 +137,13 @@ impl Timeline {
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added {
                 let Some(addr) = echo.readd.pop() else { break };
-                if let Some(&(_, flags)) = self.live.get(&addr) {
-                    batch.added.push(Peer::new(addr, flags));
+                match self.live.get(&addr) {
+                    Some(&(_, flags)) if !withhold(addr) => {
+                        batch.added.push(Peer::new(addr, flags))
+                    }
+                    // Still not news for this remote (it is the remote itself), or gone
+                    // since: its drop, ahead of the cursor, must stay suppressed too.
+                    _ => echo.withheld.push(addr),
                 }
             }
         }
