@@ -1,0 +1,388 @@
+//! Memory and CPU of one torrent-wide [`Swarm`] against the fan-out it replaces (one
+//! [`PexState`] per connection, every peer change told to each of them).
+//!
+//! Workload: a torrent with 500 live peers (`add_peer`), 10% of them replaced per protocol
+//! minute (one change every 1.2 s), and N connections (1,000 and 10,000) all enabled and
+//! started whose remotes send nothing; one protocol hour of virtual time in 1 s steps, every
+//! frame drained (counted, then dropped). Wall time per protocol minute (median and total),
+//! heap bytes from a counting global allocator (current at the end, peak), bytes per
+//! connection.
+//!
+//! `cargo bench --bench swarm` runs it all (a few minutes). Knobs (environment):
+//! `SWARM_BENCH_CONNS=1000,10000`, `SWARM_BENCH_MINUTES=60`, and
+//! `SWARM_BENCH_BASELINE_BUDGET_S=180` (a fan-out run that would take longer than this is
+//! cut short after the minutes that fit, and the medians compared over those). Without
+//! `--bench` (as `cargo test --benches` runs it) it does a short smoke run.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use peak_alloc::PeakAlloc;
+use ut_pex::{Config, ConnectionId, Direction, PeerFlags, PexState, Swarm};
+
+#[global_allocator]
+static ALLOC: PeakAlloc = PeakAlloc;
+
+const PEERS: usize = 500;
+/// Peers replaced per protocol minute (10%).
+const CHURN_PER_MINUTE: usize = PEERS / 10;
+const STEP: Duration = Duration::from_secs(1);
+const STEPS_PER_MINUTE: u64 = 60;
+
+/// xorshift64*: a fixed sequence of victims, the same for both implementations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn peer_addr(k: u32) -> SocketAddr {
+    SocketAddr::from(([10, (k >> 16) as u8, (k >> 8) as u8, k as u8], 6881))
+}
+
+fn conn_addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([172, 16 + (i >> 16) as u8, (i >> 8) as u8, i as u8], 40_000))
+}
+
+/// The churn script: which peer leaves and which joins, step by step.
+struct Churn {
+    rng: Rng,
+    live: Vec<SocketAddr>,
+    next: u32,
+}
+
+impl Churn {
+    fn new() -> Self {
+        Churn {
+            rng: Rng(0x9e37_79b9_7f4a_7c15),
+            live: (1..=PEERS as u32).map(peer_addr).collect(),
+            next: PEERS as u32 + 1,
+        }
+    }
+
+    /// The replacements due in step `step` (0-based): spread evenly over the minute.
+    fn due(step: u64) -> usize {
+        let per = CHURN_PER_MINUTE as u64;
+        ((step + 1) * per / STEPS_PER_MINUTE - step * per / STEPS_PER_MINUTE) as usize
+    }
+
+    /// One replacement: (leaving, joining).
+    fn replace(&mut self) -> (SocketAddr, SocketAddr) {
+        let i = (self.rng.next() % self.live.len() as u64) as usize;
+        let joining = peer_addr(self.next);
+        self.next += 1;
+        let leaving = std::mem::replace(&mut self.live[i], joining);
+        (leaving, joining)
+    }
+}
+
+/// What one run measured.
+#[derive(Default)]
+struct Run {
+    setup: Duration,
+    /// Wall time of each protocol minute.
+    minutes: Vec<Duration>,
+    frames_per_minute: Vec<(u64, u64)>,
+    heap_after_setup: usize,
+    heap_end: usize,
+    heap_peak: usize,
+    /// Heap of the structure alone (its own estimate), at the end.
+    self_reported: usize,
+    /// Swarm only: `connection_heap_bytes` of one connection, and the marginal heap bytes
+    /// per attached connection measured by the allocator.
+    conn_heap_bytes: usize,
+    marginal_per_conn: f64,
+    cut_short: bool,
+}
+
+impl Run {
+    fn median(&self, minutes: usize) -> Duration {
+        let mut m: Vec<Duration> = self.minutes.iter().take(minutes).copied().collect();
+        m.sort();
+        m[m.len() / 2]
+    }
+
+    fn total(&self) -> Duration {
+        self.minutes.iter().sum()
+    }
+
+    fn frames(&self, minutes: usize) -> (u64, u64) {
+        self.frames_per_minute
+            .iter()
+            .take(minutes)
+            .fold((0, 0), |(f, b), &(f2, b2)| (f + f2, b + b2))
+    }
+}
+
+trait Host {
+    fn add(&mut self, addr: SocketAddr);
+    fn drop_peer(&mut self, addr: SocketAddr);
+    /// Time passes; returns (frames, bytes) sent.
+    fn tick(&mut self, now: Instant) -> (u64, u64);
+    fn self_reported(&self) -> usize;
+}
+
+struct SwarmHost {
+    swarm: Swarm,
+}
+
+impl Host for SwarmHost {
+    fn add(&mut self, addr: SocketAddr) {
+        self.swarm.add_peer(addr, PeerFlags::UTP);
+    }
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        self.swarm.drop_peer(addr);
+    }
+    fn tick(&mut self, now: Instant) -> (u64, u64) {
+        self.swarm.handle_timeout(now);
+        let (mut frames, mut bytes) = (0, 0);
+        while let Some((_, frame)) = self.swarm.poll_transmit() {
+            frames += 1;
+            bytes += frame.len() as u64;
+        }
+        (frames, bytes)
+    }
+    fn self_reported(&self) -> usize {
+        self.swarm.heap_bytes()
+    }
+}
+
+struct FanOut {
+    states: Vec<PexState>,
+}
+
+impl Host for FanOut {
+    fn add(&mut self, addr: SocketAddr) {
+        for s in &mut self.states {
+            s.add_peer(addr, PeerFlags::UTP);
+        }
+    }
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        for s in &mut self.states {
+            s.drop_peer(addr);
+        }
+    }
+    fn tick(&mut self, now: Instant) -> (u64, u64) {
+        let (mut frames, mut bytes) = (0, 0);
+        for s in &mut self.states {
+            // A host sleeps on each state's deadline; only due states are woken.
+            if s.poll_timeout().is_some_and(|d| d <= now) {
+                s.handle_timeout(now);
+                while let Some(frame) = s.poll_transmit() {
+                    frames += 1;
+                    bytes += frame.len() as u64;
+                }
+            }
+        }
+        (frames, bytes)
+    }
+    fn self_reported(&self) -> usize {
+        self.states.iter().map(PexState::heap_bytes).sum()
+    }
+}
+
+fn build_swarm(t0: Instant, conns: usize, run: &mut Run) -> SwarmHost {
+    let mut swarm = Swarm::new(Config::default());
+    for k in 1..=PEERS as u32 {
+        swarm.add_peer(peer_addr(k), PeerFlags::UTP);
+    }
+    let before = ALLOC.current_usage();
+    // Incoming connections whose remotes never send `p`: attached, but not live peers
+    // themselves, so the live set is the 500 peers, as in the fan-out.
+    let ids: Vec<ConnectionId> = (0..conns)
+        .map(|i| swarm.connect(t0, conn_addr(i), Direction::Incoming, PeerFlags::EMPTY))
+        .collect();
+    let ids_bytes = ids.capacity() * std::mem::size_of::<ConnectionId>();
+    run.marginal_per_conn =
+        (ALLOC.current_usage() - before).saturating_sub(ids_bytes) as f64 / conns as f64;
+    for &id in &ids {
+        swarm.set_remote_extension_id(t0, id, 1);
+        swarm.start(t0, id);
+    }
+    while swarm.poll_event().is_some() {}
+    while swarm.poll_transmit().is_some() {}
+    run.conn_heap_bytes = swarm.connection_heap_bytes(ids[0]);
+    SwarmHost { swarm }
+}
+
+fn build_fan_out(t0: Instant, conns: usize) -> FanOut {
+    let states = (0..conns)
+        .map(|_| {
+            let mut s = PexState::new(Config::default());
+            for k in 1..=PEERS as u32 {
+                s.add_peer(peer_addr(k), PeerFlags::UTP);
+            }
+            s.set_remote_extension_id(t0, 1);
+            s.start(t0);
+            while s.poll_event().is_some() {}
+            while s.poll_transmit().is_some() {}
+            s
+        })
+        .collect();
+    FanOut { states }
+}
+
+/// Runs the churn for `minutes` protocol minutes (or until `budget` of wall time would be
+/// exceeded by the next minute).
+fn drive(host: &mut dyn Host, t0: Instant, minutes: u64, budget: Duration, run: &mut Run) {
+    let mut churn = Churn::new();
+    let mut step = 0u64;
+    for minute in 0..minutes {
+        let started = Instant::now();
+        let (mut frames, mut bytes) = (0, 0);
+        for _ in 0..STEPS_PER_MINUTE {
+            for _ in 0..Churn::due(step) {
+                let (leaving, joining) = churn.replace();
+                host.drop_peer(leaving);
+                host.add(joining);
+            }
+            step += 1;
+            let (f, b) = host.tick(t0 + STEP * step as u32);
+            frames += f;
+            bytes += b;
+        }
+        run.minutes.push(started.elapsed());
+        run.frames_per_minute.push((frames, bytes));
+        let spent = run.total();
+        let per_minute = spent / (minute as u32 + 1);
+        if minute + 1 < minutes && spent + per_minute > budget {
+            run.cut_short = true;
+            break;
+        }
+    }
+}
+
+fn measure(
+    minutes: u64,
+    budget: Duration,
+    build: &dyn Fn(Instant, &mut Run) -> Box<dyn Host>,
+) -> Run {
+    let t0 = Instant::now();
+    let mut run = Run::default();
+    let base = ALLOC.current_usage();
+    ALLOC.reset_peak_usage();
+    let started = Instant::now();
+    let mut host = build(t0, &mut run);
+    run.setup = started.elapsed();
+    run.heap_after_setup = ALLOC.current_usage() - base;
+    drive(host.as_mut(), t0, minutes, budget, &mut run);
+    run.heap_end = ALLOC.current_usage().saturating_sub(base);
+    run.heap_peak = ALLOC.peak_usage().saturating_sub(base);
+    run.self_reported = host.self_reported();
+    drop(host);
+    run
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let env = |key: &str| std::env::var(key).ok();
+    let conn_counts: Vec<usize> = env("SWARM_BENCH_CONNS")
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| if full { vec![1_000, 10_000] } else { vec![50] });
+    let minutes: u64 = env("SWARM_BENCH_MINUTES")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if full { 60 } else { 2 });
+    let budget = Duration::from_secs(
+        env("SWARM_BENCH_BASELINE_BUDGET_S")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(180),
+    );
+
+    println!(
+        "swarm bench: {PEERS} live peers, {CHURN_PER_MINUTE} replaced per protocol minute, \
+         {minutes} protocol minutes in {}-s steps; remotes send nothing",
+        STEP.as_secs()
+    );
+    let mut summary = Vec::new();
+    for &conns in &conn_counts {
+        let swarm = measure(minutes, Duration::MAX, &|t0, run| {
+            Box::new(build_swarm(t0, conns, run))
+        });
+        let fan = measure(minutes, budget, &|t0, _| Box::new(build_fan_out(t0, conns)));
+        let common = fan.minutes.len().min(swarm.minutes.len());
+        let (sf, sb) = swarm.frames(common);
+        let (ff, fb) = fan.frames(common);
+        println!();
+        println!("== {conns} connections ==");
+        if fan.cut_short {
+            println!(
+                "fan-out cut short after {} protocol minutes (budget {} s); medians compared \
+                 over those minutes",
+                fan.minutes.len(),
+                budget.as_secs()
+            );
+        }
+        println!(
+            "{:<8} {:>9} {:>13} {:>11} {:>9} {:>12} {:>13} {:>13} {:>10} {:>9}",
+            "impl",
+            "setup ms",
+            "median ms/min",
+            "total s",
+            "minutes",
+            "heap end MiB",
+            "heap peak MiB",
+            "est. heap MiB",
+            "frames",
+            "MiB sent"
+        );
+        for (name, run) in [("swarm", &swarm), ("fan-out", &fan)] {
+            let (f, b) = run.frames(run.minutes.len());
+            println!(
+                "{:<8} {:>9.1} {:>13.3} {:>11.3} {:>9} {:>12.2} {:>13.2} {:>13.2} {:>10} {:>9.2}",
+                name,
+                ms(run.setup),
+                ms(run.median(common)),
+                run.total().as_secs_f64(),
+                run.minutes.len(),
+                mib(run.heap_end),
+                mib(run.heap_peak),
+                mib(run.self_reported),
+                f,
+                b as f64 / (1024.0 * 1024.0)
+            );
+        }
+        let cpu = ms(fan.median(common)) / ms(swarm.median(common));
+        let mem_end = fan.heap_end as f64 / swarm.heap_end as f64;
+        let mem_peak = fan.heap_peak as f64 / swarm.heap_peak as f64;
+        println!(
+            "per connection: swarm {} B (connection_heap_bytes) / {:.0} B (allocator, marginal \
+             per attached connection) / {:.0} B (whole swarm heap at end / N); fan-out {:.0} B \
+             (heap at end / N)",
+            swarm.conn_heap_bytes,
+            swarm.marginal_per_conn,
+            swarm.heap_end as f64 / conns as f64,
+            fan.heap_end as f64 / conns as f64
+        );
+        println!(
+            "ratios fan-out / swarm: CPU per protocol minute (median) {cpu:.1}x, heap at end \
+             {mem_end:.1}x, peak heap {mem_peak:.1}x"
+        );
+        println!(
+            "same frames over the first {common} minutes: {} (swarm {sf} frames / {sb} B, \
+             fan-out {ff} frames / {fb} B)",
+            if (sf, sb) == (ff, fb) { "yes" } else { "NO" }
+        );
+        summary.push((conns, cpu, mem_end, mem_peak));
+    }
+    println!();
+    println!("targets at 10,000 connections: >= 10x less memory, >= 5x less CPU per minute");
+    for (conns, cpu, mem_end, mem_peak) in summary {
+        println!(
+            "  {conns:>6} connections: CPU {cpu:.1}x, memory {mem_end:.1}x (end) / \
+             {mem_peak:.1}x (peak)"
+        );
+    }
+}
