@@ -133,6 +133,12 @@ impl Timeline {
         batch: &mut Batch,
         withhold: impl Fn(SocketAddr) -> bool,
     ) {
+        if cursor.position == 0 {
+            // The first walk: the connection hears the live set of now, so pairs that
+            // completed since it attached are none of its business either (otherwise a
+            // full first frame could name a peer that left, its drop beyond the cap).
+            cursor.attached_at = self.head + 1;
+        }
         // Peers held back earlier and released since go first: they are the oldest news.
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added {

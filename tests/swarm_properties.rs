@@ -959,76 +959,112 @@ fn churn_host_addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 2, 0, i % 20], 51413))
 }
 
-#[test]
-fn late_connection_gets_the_live_set_in_connection_order() {
-    fn prop(script: ChurnScript, ext: u8) -> TestResult {
-        let t0 = Instant::now();
-        let mut t = t0;
-        let mut swarm = Swarm::new(Config::default());
-        let mut conns: Vec<ConnectionId> = Vec::new();
-        // When each address last became live (a counter), observed after every operation.
-        let mut order: BTreeMap<SocketAddr, u64> = BTreeMap::new();
-        let mut clock = 0u64;
-        let all: Vec<SocketAddr> = (0..100)
-            .map(churn_addr)
-            .chain((0..20).map(churn_host_addr))
-            .collect();
-        for op in &script.0 {
-            match *op {
-                Churn::Connect(a) => {
-                    conns.push(swarm.connect(t, churn_addr(a), Direction::Outgoing, PeerFlags::UTP))
-                }
-                Churn::Disconnect(c, r) => {
-                    if !conns.is_empty() {
-                        let id = conns.swap_remove(usize::from(c) % conns.len());
-                        swarm.disconnect(t, id, reason(r));
-                    }
-                }
-                Churn::AddPeer(a) => {
-                    swarm.add_peer(churn_host_addr(a), PeerFlags::SEED);
-                }
-                Churn::DropPeer(a) => swarm.drop_peer(churn_host_addr(a)),
-                Churn::Time(s) => {
-                    t += Duration::from_secs(u64::from(s));
-                    swarm.handle_timeout(t);
+/// The churn side of the late-attach property: the swarm, its clock, its connections, and
+/// when each address last became live (observed after every operation).
+struct ChurnModel {
+    swarm: Swarm,
+    t: Instant,
+    conns: Vec<ConnectionId>,
+    order: BTreeMap<SocketAddr, u64>,
+    clock: u64,
+    all: Vec<SocketAddr>,
+}
+
+impl ChurnModel {
+    fn apply(&mut self, op: &Churn) {
+        let t = self.t;
+        match *op {
+            Churn::Connect(a) => {
+                let id = self
+                    .swarm
+                    .connect(t, churn_addr(a), Direction::Outgoing, PeerFlags::UTP);
+                self.conns.push(id);
+            }
+            Churn::Disconnect(c, r) => {
+                if !self.conns.is_empty() {
+                    let id = self.conns.swap_remove(usize::from(c) % self.conns.len());
+                    self.swarm.disconnect(t, id, reason(r));
                 }
             }
-            for &a in &all {
-                match (swarm.is_live(a), order.contains_key(&a)) {
-                    (true, false) => {
-                        clock += 1;
-                        order.insert(a, clock);
-                    }
-                    (false, true) => {
-                        order.remove(&a);
-                    }
-                    _ => {}
-                }
+            Churn::AddPeer(a) => {
+                self.swarm.add_peer(churn_host_addr(a), PeerFlags::SEED);
+            }
+            Churn::DropPeer(a) => self.swarm.drop_peer(churn_host_addr(a)),
+            Churn::Time(s) => {
+                self.t += Duration::from_secs(u64::from(s));
+                self.swarm.handle_timeout(self.t);
             }
         }
-        // The late connection, to an address outside the pool (it may flush held contacts:
-        // its family reaches 25 live).
-        let me: SocketAddr = "198.51.100.7:6881".parse().unwrap();
-        let late = swarm.connect(t, me, Direction::Outgoing, PeerFlags::EMPTY);
-        let mut expected: Vec<(u64, SocketAddr)> = order
-            .iter()
-            .filter(|&(&a, _)| swarm.is_live(a))
-            .map(|(&a, &n)| (n, a))
-            .collect();
-        expected.sort();
-        let first: Vec<SocketAddr> = expected.into_iter().map(|(_, a)| a).take(50).collect();
-        // On the wire IPv4 (`added`) comes before IPv6 (`added6`), each in connection order.
-        let expected: Vec<SocketAddr> = first
+        self.observe();
+    }
+
+    fn observe(&mut self) {
+        for &a in &self.all {
+            match (self.swarm.is_live(a), self.order.contains_key(&a)) {
+                (true, false) => {
+                    self.clock += 1;
+                    self.order.insert(a, self.clock);
+                }
+                (false, true) => {
+                    self.order.remove(&a);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The first `cap` live peers in connection order, as they go on the wire: IPv4
+    /// (`added`) before IPv6 (`added6`), each in connection order.
+    fn first_live(&self, cap: usize) -> Vec<SocketAddr> {
+        let mut live: Vec<(u64, SocketAddr)> = self.order.iter().map(|(&a, &n)| (n, a)).collect();
+        live.sort();
+        let first: Vec<SocketAddr> = live.into_iter().map(|(_, a)| a).take(cap).collect();
+        first
             .iter()
             .filter(|a| a.is_ipv4())
             .chain(first.iter().filter(|a| a.is_ipv6()))
             .copied()
-            .collect();
+            .collect()
+    }
+}
+
+#[test]
+fn late_connection_gets_the_live_set_in_connection_order() {
+    /// `script` builds the swarm; a connection attaches; `between` churns on while its
+    /// remote has not enabled `ut_pex` yet; then its first frame must be the live set of
+    /// that moment (the first 50 in connection order), never a peer that already left.
+    fn prop(script: ChurnScript, between: Vec<Churn>, ext: u8) -> TestResult {
+        let mut m = ChurnModel {
+            swarm: Swarm::new(Config::default()),
+            t: Instant::now(),
+            conns: Vec::new(),
+            order: BTreeMap::new(),
+            clock: 0,
+            all: (0..100)
+                .map(churn_addr)
+                .chain((0..20).map(churn_host_addr))
+                .collect(),
+        };
+        for op in &script.0 {
+            m.apply(op);
+        }
+        // The late connection, to an address outside the pool (it may flush held contacts:
+        // its family reaches 25 live). Its own address is never sent to it.
+        let me: SocketAddr = "198.51.100.7:6881".parse().unwrap();
+        let late = m
+            .swarm
+            .connect(m.t, me, Direction::Outgoing, PeerFlags::EMPTY);
+        m.observe();
+        for op in &between {
+            m.apply(op);
+        }
+        m.order.remove(&me);
+        let expected = m.first_live(50);
         let ext = ext.max(1);
-        swarm.set_remote_extension_id(t, late, ext);
-        swarm.start(t, late);
+        m.swarm.set_remote_extension_id(m.t, late, ext);
+        m.swarm.start(m.t, late);
         let mut first = None;
-        while let Some((id, frame)) = swarm.poll_transmit() {
+        while let Some((id, frame)) = m.swarm.poll_transmit() {
             if id == late && first.is_none() {
                 first = Some(frame);
             }
@@ -1048,5 +1084,5 @@ fn late_connection_gets_the_live_set_in_connection_order() {
         }
         TestResult::passed()
     }
-    quickcheck(300, 100).quickcheck(prop as fn(ChurnScript, u8) -> TestResult);
+    quickcheck(300, 100).quickcheck(prop as fn(ChurnScript, Vec<Churn>, u8) -> TestResult);
 }

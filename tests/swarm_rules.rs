@@ -562,3 +562,28 @@ fn a_released_echo_that_leaves_before_the_next_frame_is_not_dropped() {
     assert_eq!(frames[0].added_addrs(), vec![v4(4)]);
     assert!(frames[0].dropped.is_empty(), "{:?}", frames[0].dropped);
 }
+
+/// A connection that attached, then waited for its remote's handshake while a peer left:
+/// its first frame is the live set of the moment it is built (the first 50 in connection
+/// order), not a peer that left, to be dropped in the next frame.
+#[test]
+fn a_full_first_frame_never_names_a_peer_that_left_since_attaching() {
+    let t0 = Instant::now();
+    let mut swarm = Swarm::new(Config::default());
+    let peers: Vec<_> = (1..=60)
+        .map(|i| swarm.connect(t0, v4(i), Direction::Outgoing, PeerFlags::EMPTY))
+        .collect();
+    let late = swarm.connect(t0, v4(999), Direction::Outgoing, PeerFlags::EMPTY);
+    swarm.disconnect(secs(t0, 1), peers[0], DisconnectReason::Other);
+    swarm.set_remote_extension_id(secs(t0, 2), late, 1);
+    swarm.start(secs(t0, 2), late);
+    let sent = drain(&mut swarm);
+    let first = to(&sent, late)[0];
+    assert_eq!(first.added_addrs(), (2..=51).map(v4).collect::<Vec<_>>());
+    assert!(first.dropped.is_empty());
+    swarm.handle_timeout(secs(t0, 67));
+    let sent = drain(&mut swarm);
+    let second = to(&sent, late)[0];
+    assert_eq!(second.added_addrs(), (52..=60).map(v4).collect::<Vec<_>>());
+    assert!(second.dropped.is_empty(), "{:?}", second.dropped);
+}
