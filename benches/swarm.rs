@@ -3,13 +3,16 @@
 //!
 //! Workload: a torrent with 500 live peers (`add_peer`), 10% of them replaced per protocol
 //! minute (one change every 1.2 s), and N connections (1,000 and 10,000) all enabled and
-//! started whose remotes send nothing; one protocol hour of virtual time in 1 s steps, every
-//! frame drained (counted, then dropped). Wall time per protocol minute (median and total),
+//! started whose remotes send nothing (started over a 65 s warm-up, one second-slot each, so
+//! their send times are spread as those of connections made at different times are); one
+//! protocol hour of virtual time in 1 s steps, every frame drained (counted, then dropped). Wall time per protocol minute (median and total),
 //! heap bytes from a counting global allocator (current at the end, peak), bytes per
 //! connection.
 //!
 //! `cargo bench --bench swarm` runs it all (a few minutes). Knobs (environment):
-//! `SWARM_BENCH_CONNS=1000,10000`, `SWARM_BENCH_MINUTES=60`, and
+//! `SWARM_BENCH_CONNS=1000,10000`, `SWARM_BENCH_MINUTES=60`, `SWARM_BENCH_PEERS=500`,
+//! `SWARM_BENCH_CHURN` (replacements per protocol minute, default a tenth of the peers),
+//! `SWARM_BENCH_STAGGER=1` (0: every connection starts at once, so all send in step), and
 //! `SWARM_BENCH_BASELINE_BUDGET_S=180` (a fan-out run that would take longer than this is
 //! cut short after the minutes that fit, and the medians compared over those). Without
 //! `--bench` (as `cargo test --benches` runs it) it does a short smoke run.
@@ -23,9 +26,12 @@ use ut_pex::{Config, ConnectionId, Direction, PeerFlags, PexState, Swarm};
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
 
-const PEERS: usize = 500;
-/// Peers replaced per protocol minute (10%).
-const CHURN_PER_MINUTE: usize = PEERS / 10;
+/// Live peers and replacements per protocol minute.
+#[derive(Clone, Copy)]
+struct Workload {
+    peers: usize,
+    churn_per_minute: usize,
+}
 const STEP: Duration = Duration::from_secs(1);
 const STEPS_PER_MINUTE: u64 = 60;
 
@@ -54,20 +60,22 @@ struct Churn {
     rng: Rng,
     live: Vec<SocketAddr>,
     next: u32,
+    per_minute: usize,
 }
 
 impl Churn {
-    fn new() -> Self {
+    fn new(w: Workload) -> Self {
         Churn {
             rng: Rng(0x9e37_79b9_7f4a_7c15),
-            live: (1..=PEERS as u32).map(peer_addr).collect(),
-            next: PEERS as u32 + 1,
+            live: (1..=w.peers as u32).map(peer_addr).collect(),
+            next: w.peers as u32 + 1,
+            per_minute: w.churn_per_minute,
         }
     }
 
     /// The replacements due in step `step` (0-based): spread evenly over the minute.
-    fn due(step: u64) -> usize {
-        let per = CHURN_PER_MINUTE as u64;
+    fn due(&self, step: u64) -> usize {
+        let per = self.per_minute as u64;
         ((step + 1) * per / STEPS_PER_MINUTE - step * per / STEPS_PER_MINUTE) as usize
     }
 
@@ -186,39 +194,61 @@ impl Host for FanOut {
     }
 }
 
-fn build_swarm(t0: Instant, conns: usize, run: &mut Run) -> SwarmHost {
+/// When connection `i` starts, relative to the warm-up's start: spread over one send
+/// interval (as connections attached at different times are), or all at once.
+fn start_offset(i: usize, stagger: bool) -> Duration {
+    if stagger {
+        Duration::from_secs((i % WARM_UP_SECS as usize) as u64)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Setup runs over this much protocol time before the measured hour, so that staggered
+/// connections have all sent their first frame.
+const WARM_UP_SECS: u64 = 65;
+
+fn build_swarm(w: Workload, tw: Instant, conns: usize, stagger: bool, run: &mut Run) -> SwarmHost {
     let mut swarm = Swarm::new(Config::default());
-    for k in 1..=PEERS as u32 {
+    for k in 1..=w.peers as u32 {
         swarm.add_peer(peer_addr(k), PeerFlags::UTP);
     }
     let before = ALLOC.current_usage();
     // Incoming connections whose remotes never send `p`: attached, but not live peers
-    // themselves, so the live set is the 500 peers, as in the fan-out.
+    // themselves, so the live set is the swarm's peers, as in the fan-out.
     let ids: Vec<ConnectionId> = (0..conns)
-        .map(|i| swarm.connect(t0, conn_addr(i), Direction::Incoming, PeerFlags::EMPTY))
+        .map(|i| swarm.connect(tw, conn_addr(i), Direction::Incoming, PeerFlags::EMPTY))
         .collect();
     let ids_bytes = ids.capacity() * std::mem::size_of::<ConnectionId>();
     run.marginal_per_conn =
         (ALLOC.current_usage() - before).saturating_sub(ids_bytes) as f64 / conns as f64;
     for &id in &ids {
-        swarm.set_remote_extension_id(t0, id, 1);
-        swarm.start(t0, id);
+        swarm.set_remote_extension_id(tw, id, 1);
     }
-    while swarm.poll_event().is_some() {}
-    while swarm.poll_transmit().is_some() {}
+    for s in 0..WARM_UP_SECS {
+        let now = tw + Duration::from_secs(s);
+        for (i, &id) in ids.iter().enumerate() {
+            if start_offset(i, stagger).as_secs() == s {
+                swarm.start(now, id);
+            }
+        }
+        swarm.handle_timeout(now);
+        while swarm.poll_event().is_some() {}
+        while swarm.poll_transmit().is_some() {}
+    }
     run.conn_heap_bytes = swarm.connection_heap_bytes(ids[0]);
     SwarmHost { swarm }
 }
 
-fn build_fan_out(t0: Instant, conns: usize) -> FanOut {
+fn build_fan_out(w: Workload, tw: Instant, conns: usize, stagger: bool) -> FanOut {
     let states = (0..conns)
-        .map(|_| {
+        .map(|i| {
             let mut s = PexState::new(Config::default());
-            for k in 1..=PEERS as u32 {
+            for k in 1..=w.peers as u32 {
                 s.add_peer(peer_addr(k), PeerFlags::UTP);
             }
-            s.set_remote_extension_id(t0, 1);
-            s.start(t0);
+            s.set_remote_extension_id(tw, 1);
+            s.start(tw + start_offset(i, stagger));
             while s.poll_event().is_some() {}
             while s.poll_transmit().is_some() {}
             s
@@ -229,14 +259,21 @@ fn build_fan_out(t0: Instant, conns: usize) -> FanOut {
 
 /// Runs the churn for `minutes` protocol minutes (or until `budget` of wall time would be
 /// exceeded by the next minute).
-fn drive(host: &mut dyn Host, t0: Instant, minutes: u64, budget: Duration, run: &mut Run) {
-    let mut churn = Churn::new();
+fn drive(
+    w: Workload,
+    host: &mut dyn Host,
+    t0: Instant,
+    minutes: u64,
+    budget: Duration,
+    run: &mut Run,
+) {
+    let mut churn = Churn::new(w);
     let mut step = 0u64;
     for minute in 0..minutes {
         let started = Instant::now();
         let (mut frames, mut bytes) = (0, 0);
         for _ in 0..STEPS_PER_MINUTE {
-            for _ in 0..Churn::due(step) {
+            for _ in 0..churn.due(step) {
                 let (leaving, joining) = churn.replace();
                 host.drop_peer(leaving);
                 host.add(joining);
@@ -258,19 +295,21 @@ fn drive(host: &mut dyn Host, t0: Instant, minutes: u64, budget: Duration, run: 
 }
 
 fn measure(
+    w: Workload,
     minutes: u64,
     budget: Duration,
     build: &dyn Fn(Instant, &mut Run) -> Box<dyn Host>,
 ) -> Run {
-    let t0 = Instant::now();
+    let tw = Instant::now();
+    let t0 = tw + Duration::from_secs(WARM_UP_SECS);
     let mut run = Run::default();
     let base = ALLOC.current_usage();
     ALLOC.reset_peak_usage();
     let started = Instant::now();
-    let mut host = build(t0, &mut run);
+    let mut host = build(tw, &mut run);
     run.setup = started.elapsed();
     run.heap_after_setup = ALLOC.current_usage() - base;
-    drive(host.as_mut(), t0, minutes, budget, &mut run);
+    drive(w, host.as_mut(), t0, minutes, budget, &mut run);
     run.heap_end = ALLOC.current_usage().saturating_sub(base);
     run.heap_peak = ALLOC.peak_usage().saturating_sub(base);
     run.self_reported = host.self_reported();
@@ -295,6 +334,16 @@ fn main() {
     let minutes: u64 = env("SWARM_BENCH_MINUTES")
         .and_then(|s| s.parse().ok())
         .unwrap_or(if full { 60 } else { 2 });
+    let peers: usize = env("SWARM_BENCH_PEERS")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    let w = Workload {
+        peers,
+        churn_per_minute: env("SWARM_BENCH_CHURN")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(peers / 10),
+    };
+    let stagger = env("SWARM_BENCH_STAGGER").map_or(true, |s| s != "0");
     let budget = Duration::from_secs(
         env("SWARM_BENCH_BASELINE_BUDGET_S")
             .and_then(|s| s.parse().ok())
@@ -302,16 +351,25 @@ fn main() {
     );
 
     println!(
-        "swarm bench: {PEERS} live peers, {CHURN_PER_MINUTE} replaced per protocol minute, \
-         {minutes} protocol minutes in {}-s steps; remotes send nothing",
-        STEP.as_secs()
+        "swarm bench: {} live peers, {} replaced per protocol minute, {minutes} protocol \
+         minutes in {}-s steps; remotes send nothing; connections started {}",
+        w.peers,
+        w.churn_per_minute,
+        STEP.as_secs(),
+        if stagger {
+            "one per second-slot over 65 s (staggered send times)"
+        } else {
+            "all at once"
+        }
     );
     let mut summary = Vec::new();
     for &conns in &conn_counts {
-        let swarm = measure(minutes, Duration::MAX, &|t0, run| {
-            Box::new(build_swarm(t0, conns, run))
+        let swarm = measure(w, minutes, Duration::MAX, &|tw, run| {
+            Box::new(build_swarm(w, tw, conns, stagger, run))
         });
-        let fan = measure(minutes, budget, &|t0, _| Box::new(build_fan_out(t0, conns)));
+        let fan = measure(w, minutes, budget, &|tw, _| {
+            Box::new(build_fan_out(w, tw, conns, stagger))
+        });
         let common = fan.minutes.len().min(swarm.minutes.len());
         let (sf, sb) = swarm.frames(common);
         let (ff, fb) = fan.frames(common);

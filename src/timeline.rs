@@ -42,6 +42,8 @@ pub(crate) struct Timeline {
     live: BTreeMap<SocketAddr, (Seq, PeerFlags)>,
     /// Entries belonging to add/drop pairs (candidates for compaction).
     dead_entries: usize,
+    /// How many of them the last compaction had to keep (a cursor sat between).
+    kept_dead: usize,
 }
 
 impl Timeline {
@@ -95,9 +97,11 @@ impl Timeline {
         true
     }
 
-    /// Whether compaction would pay off: dead pairs outnumber the live entries.
+    /// Whether compaction would pay off: dead entries written since the last compaction
+    /// outnumber the live entries. (Counting those it had to keep would make it run on every
+    /// call while cursors are spread over the log, each time a pass over every cursor.)
     pub(crate) fn wants_compaction(&self) -> bool {
-        self.dead_entries > 64.max(self.live.len())
+        self.dead_entries > self.kept_dead + 64.max(self.live.len())
     }
 
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
@@ -118,6 +122,7 @@ impl Timeline {
             Kind::Drop { add_seq } => needed(add_seq, e.seq),
         });
         self.dead_entries -= before - self.entries.len();
+        self.kept_dead = self.dead_entries;
     }
 
     /// Approximate heap bytes.
@@ -341,5 +346,40 @@ fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cursors spread over the log (connections sending at different times) keep every
+    /// dead pair: compaction must then wait for new dead entries, not run again on every
+    /// call (with many connections that was a sort of every cursor per frame sent).
+    #[test]
+    fn compaction_that_kept_everything_waits_for_new_dead_entries() {
+        let mut timeline = Timeline::default();
+        let mut cursors = Vec::new();
+        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], i));
+        for i in 1..=100 {
+            timeline.connected(addr(i), PeerFlags::EMPTY);
+            // A connection whose cursor is between this add and its drop.
+            cursors.push(timeline.head());
+            timeline.disconnected(addr(i));
+        }
+        assert!(timeline.wants_compaction());
+        timeline.compact(&cursors);
+        assert_eq!(timeline.entries.len(), 200, "every pair is needed");
+        assert!(!timeline.wants_compaction());
+        for i in 101..=132 {
+            timeline.connected(addr(i), PeerFlags::EMPTY);
+            timeline.disconnected(addr(i));
+        }
+        assert!(!timeline.wants_compaction(), "64 new dead entries: not yet");
+        timeline.connected(addr(133), PeerFlags::EMPTY);
+        timeline.disconnected(addr(133));
+        assert!(timeline.wants_compaction());
+        timeline.compact(&cursors);
+        assert_eq!(timeline.entries.len(), 200, "the new pairs had no cursor");
     }
 }
