@@ -742,7 +742,8 @@ impl Swarm {
     }
 
     fn compact_if_needed(&mut self) {
-        if !self.timeline.wants_compaction() {
+        let cursors = self.slots.len() - self.free.len();
+        if !self.timeline.wants_compaction(cursors) {
             return;
         }
         self.cursor_scratch.clear();

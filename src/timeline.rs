@@ -97,11 +97,14 @@ impl Timeline {
         true
     }
 
-    /// Whether compaction would pay off: dead entries written since the last compaction
-    /// outnumber the live entries. (Counting those it had to keep would make it run on every
-    /// call while cursors are spread over the log, each time a pass over every cursor.)
-    pub(crate) fn wants_compaction(&self) -> bool {
-        self.dead_entries > self.kept_dead + 64.max(self.live.len())
+    /// Whether compaction would pay off: dead pairs outnumber the live entries, and enough
+    /// of them were written since the last compaction to pay for reading every one of the
+    /// `cursors` again (at least one per 16 cursors). Without that, while cursors are spread
+    /// over the log and every dead pair has one between its entries, compaction would run on
+    /// every call, each time a pass over every cursor: quadratic in the connections.
+    pub(crate) fn wants_compaction(&self, cursors: usize) -> bool {
+        self.dead_entries > 64.max(self.live.len())
+            && self.dead_entries - self.kept_dead >= cursors / 16
     }
 
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
@@ -367,19 +370,25 @@ mod tests {
             cursors.push(timeline.head());
             timeline.disconnected(addr(i));
         }
-        assert!(timeline.wants_compaction());
+        let n = cursors.len();
+        assert!(timeline.wants_compaction(n));
         timeline.compact(&cursors);
         assert_eq!(timeline.entries.len(), 200, "every pair is needed");
-        assert!(!timeline.wants_compaction());
-        for i in 101..=132 {
+        assert!(!timeline.wants_compaction(n));
+        // 100 cursors: one compaction per 6 new dead entries at most.
+        for i in 101..=102 {
             timeline.connected(addr(i), PeerFlags::EMPTY);
             timeline.disconnected(addr(i));
         }
-        assert!(!timeline.wants_compaction(), "64 new dead entries: not yet");
-        timeline.connected(addr(133), PeerFlags::EMPTY);
-        timeline.disconnected(addr(133));
-        assert!(timeline.wants_compaction());
+        assert!(!timeline.wants_compaction(n), "4 new dead entries: not yet");
+        timeline.connected(addr(103), PeerFlags::EMPTY);
+        timeline.disconnected(addr(103));
+        assert!(timeline.wants_compaction(n));
         timeline.compact(&cursors);
         assert_eq!(timeline.entries.len(), 200, "the new pairs had no cursor");
+        assert!(!timeline.wants_compaction(n));
+        // Fewer than 16 cursors (a `PexState` has one): whenever dead entries outnumber
+        // the live ones, as before; a pass over a handful of cursors costs nothing.
+        assert!(timeline.wants_compaction(15));
     }
 }
