@@ -12,16 +12,19 @@
 //! `cargo bench --bench swarm` runs it all (a few minutes). Knobs (environment):
 //! `SWARM_BENCH_CONNS=1000,10000`, `SWARM_BENCH_MINUTES=60`, `SWARM_BENCH_PEERS=500`,
 //! `SWARM_BENCH_CHURN` (replacements per protocol minute, default a tenth of the peers),
-//! `SWARM_BENCH_STAGGER=1` (0: every connection starts at once, so all send in step), and
+//! `SWARM_BENCH_STAGGER=1` (0: every connection starts at once, so all send in step),
+//! `SWARM_BENCH_VERIFY=1` (decode every frame, follow every 97th connection, and check that
+//! each knows exactly the live set once churn stops; timings are then not meaningful), and
 //! `SWARM_BENCH_BASELINE_BUDGET_S=180` (a fan-out run that would take longer than this is
 //! cut short after the minutes that fit, and the medians compared over those). Without
 //! `--bench` (as `cargo test --benches` runs it) it does a short smoke run.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use peak_alloc::PeakAlloc;
-use ut_pex::{Config, ConnectionId, Direction, PeerFlags, PexState, Swarm};
+use ut_pex::{Config, ConnectionId, Direction, Frame, PeerFlags, PexMessage, PexState, Swarm};
 
 #[global_allocator]
 static ALLOC: PeakAlloc = PeakAlloc;
@@ -106,6 +109,7 @@ struct Run {
     conn_heap_bytes: usize,
     marginal_per_conn: f64,
     cut_short: bool,
+    verify: bool,
 }
 
 impl Run {
@@ -127,16 +131,34 @@ impl Run {
     }
 }
 
+/// Where frames go: (connection index, or `usize::MAX` when not tracked, frame).
+type Sink<'a> = &'a mut dyn FnMut(usize, &Frame);
+
 trait Host {
     fn add(&mut self, addr: SocketAddr);
     fn drop_peer(&mut self, addr: SocketAddr);
-    /// Time passes; returns (frames, bytes) sent.
-    fn tick(&mut self, now: Instant) -> (u64, u64);
+    /// Time passes; every frame sent goes to `sink`.
+    fn tick(&mut self, now: Instant, sink: Sink<'_>);
     fn self_reported(&self) -> usize;
 }
 
 struct SwarmHost {
     swarm: Swarm,
+    /// Connection indexes, only when verifying (a lookup per frame otherwise skews timing).
+    index: Option<HashMap<ConnectionId, usize>>,
+}
+
+impl SwarmHost {
+    fn drain(&mut self, sink: Sink<'_>) {
+        while let Some((id, frame)) = self.swarm.poll_transmit() {
+            let i = self
+                .index
+                .as_ref()
+                .and_then(|m| m.get(&id).copied())
+                .unwrap_or(usize::MAX);
+            sink(i, &frame);
+        }
+    }
 }
 
 impl Host for SwarmHost {
@@ -146,14 +168,9 @@ impl Host for SwarmHost {
     fn drop_peer(&mut self, addr: SocketAddr) {
         self.swarm.drop_peer(addr);
     }
-    fn tick(&mut self, now: Instant) -> (u64, u64) {
+    fn tick(&mut self, now: Instant, sink: Sink<'_>) {
         self.swarm.handle_timeout(now);
-        let (mut frames, mut bytes) = (0, 0);
-        while let Some((_, frame)) = self.swarm.poll_transmit() {
-            frames += 1;
-            bytes += frame.len() as u64;
-        }
-        (frames, bytes)
+        self.drain(sink);
     }
     fn self_reported(&self) -> usize {
         self.swarm.heap_bytes()
@@ -175,19 +192,16 @@ impl Host for FanOut {
             s.drop_peer(addr);
         }
     }
-    fn tick(&mut self, now: Instant) -> (u64, u64) {
-        let (mut frames, mut bytes) = (0, 0);
-        for s in &mut self.states {
+    fn tick(&mut self, now: Instant, sink: Sink<'_>) {
+        for (i, s) in self.states.iter_mut().enumerate() {
             // A host sleeps on each state's deadline; only due states are woken.
             if s.poll_timeout().is_some_and(|d| d <= now) {
                 s.handle_timeout(now);
                 while let Some(frame) = s.poll_transmit() {
-                    frames += 1;
-                    bytes += frame.len() as u64;
+                    sink(i, &frame);
                 }
             }
         }
-        (frames, bytes)
     }
     fn self_reported(&self) -> usize {
         self.states.iter().map(PexState::heap_bytes).sum()
@@ -208,7 +222,14 @@ fn start_offset(i: usize, stagger: bool) -> Duration {
 /// connections have all sent their first frame.
 const WARM_UP_SECS: u64 = 65;
 
-fn build_swarm(w: Workload, tw: Instant, conns: usize, stagger: bool, run: &mut Run) -> SwarmHost {
+fn build_swarm(
+    w: Workload,
+    tw: Instant,
+    conns: usize,
+    stagger: bool,
+    run: &mut Run,
+    sink: Sink<'_>,
+) -> SwarmHost {
     let mut swarm = Swarm::new(Config::default());
     for k in 1..=w.peers as u32 {
         swarm.add_peer(peer_addr(k), PeerFlags::UTP);
@@ -225,22 +246,26 @@ fn build_swarm(w: Workload, tw: Instant, conns: usize, stagger: bool, run: &mut 
     for &id in &ids {
         swarm.set_remote_extension_id(tw, id, 1);
     }
+    run.conn_heap_bytes = swarm.connection_heap_bytes(ids[0]);
+    let index = run
+        .verify
+        .then(|| ids.iter().enumerate().map(|(i, &id)| (id, i)).collect());
+    let mut host = SwarmHost { swarm, index };
     for s in 0..WARM_UP_SECS {
         let now = tw + Duration::from_secs(s);
         for (i, &id) in ids.iter().enumerate() {
             if start_offset(i, stagger).as_secs() == s {
-                swarm.start(now, id);
+                host.swarm.start(now, id);
             }
         }
-        swarm.handle_timeout(now);
-        while swarm.poll_event().is_some() {}
-        while swarm.poll_transmit().is_some() {}
+        host.swarm.handle_timeout(now);
+        while host.swarm.poll_event().is_some() {}
+        host.drain(sink);
     }
-    run.conn_heap_bytes = swarm.connection_heap_bytes(ids[0]);
-    SwarmHost { swarm }
+    host
 }
 
-fn build_fan_out(w: Workload, tw: Instant, conns: usize, stagger: bool) -> FanOut {
+fn build_fan_out(w: Workload, tw: Instant, conns: usize, stagger: bool, sink: Sink<'_>) -> FanOut {
     let states = (0..conns)
         .map(|i| {
             let mut s = PexState::new(Config::default());
@@ -250,7 +275,9 @@ fn build_fan_out(w: Workload, tw: Instant, conns: usize, stagger: bool) -> FanOu
             s.set_remote_extension_id(tw, 1);
             s.start(tw + start_offset(i, stagger));
             while s.poll_event().is_some() {}
-            while s.poll_transmit().is_some() {}
+            while let Some(frame) = s.poll_transmit() {
+                sink(i, &frame);
+            }
             s
         })
         .collect();
@@ -266,22 +293,31 @@ fn drive(
     minutes: u64,
     budget: Duration,
     run: &mut Run,
+    mut verifier: Option<&mut Verifier>,
 ) {
     let mut churn = Churn::new(w);
     let mut step = 0u64;
     for minute in 0..minutes {
         let started = Instant::now();
-        let (mut frames, mut bytes) = (0, 0);
+        let (mut frames, mut bytes) = (0u64, 0u64);
         for _ in 0..STEPS_PER_MINUTE {
             for _ in 0..churn.due(step) {
                 let (leaving, joining) = churn.replace();
                 host.drop_peer(leaving);
                 host.add(joining);
+                if let Some(v) = verifier.as_deref_mut() {
+                    v.live.remove(&leaving);
+                    v.live.insert(joining);
+                }
             }
             step += 1;
-            let (f, b) = host.tick(t0 + STEP * step as u32);
-            frames += f;
-            bytes += b;
+            host.tick(t0 + STEP * step as u32, &mut |i, frame| {
+                frames += 1;
+                bytes += frame.len() as u64;
+                if let Some(v) = verifier.as_deref_mut() {
+                    v.frame(i, frame);
+                }
+            });
         }
         run.minutes.push(started.elapsed());
         run.frames_per_minute.push((frames, bytes));
@@ -292,29 +328,113 @@ fn drive(
             break;
         }
     }
+    if let Some(v) = verifier {
+        // Churn stops: every connection catches up within a few send intervals.
+        let end = t0 + STEP * step as u32;
+        for k in 1..=40 {
+            host.tick(end + Duration::from_secs(65 * k), &mut |i, frame| {
+                v.frame(i, frame)
+            });
+        }
+    }
+}
+
+/// Verification mode: decodes every frame, follows what a sample of connections was told,
+/// and checks that after churn stops each knows exactly the live set.
+#[derive(Default)]
+struct Verifier {
+    live: HashSet<SocketAddr>,
+    /// Follow connections whose index is a multiple of this.
+    every: usize,
+    advertised: BTreeMap<usize, BTreeSet<SocketAddr>>,
+    added: u64,
+    dropped: u64,
+    /// Added entries naming a peer no longer live when the frame was built.
+    stale_added: u64,
+    /// Dropped entries naming a peer the (followed) connection was not told about.
+    bad_drops: u64,
+}
+
+impl Verifier {
+    fn frame(&mut self, i: usize, frame: &Frame) {
+        let payload = frame.payload();
+        let m = PexMessage::decode(&payload).expect("frames decode");
+        self.added += m.added_len() as u64;
+        self.dropped += m.dropped_len() as u64;
+        self.stale_added += m.added().filter(|p| !self.live.contains(&p.addr)).count() as u64;
+        if i != usize::MAX && i % self.every == 0 {
+            let set = self.advertised.entry(i).or_default();
+            for a in m.dropped() {
+                if !set.remove(&a) {
+                    self.bad_drops += 1;
+                }
+            }
+            set.extend(m.added().map(|p| p.addr));
+        }
+    }
+
+    fn report(&self, name: &str) {
+        let converged = self
+            .advertised
+            .values()
+            .filter(|set| set.len() == self.live.len() && set.iter().all(|a| self.live.contains(a)))
+            .count();
+        println!(
+            "verify {name}: {} added / {} dropped entries, {} added already gone ({:.2}%), {} \
+             drops of unknown peers; after churn stops {converged}/{} followed connections \
+             know exactly the live set",
+            self.added,
+            self.dropped,
+            self.stale_added,
+            self.stale_added as f64 * 100.0 / self.added.max(1) as f64,
+            self.bad_drops,
+            self.advertised.len()
+        );
+    }
 }
 
 fn measure(
     w: Workload,
     minutes: u64,
     budget: Duration,
-    build: &dyn Fn(Instant, &mut Run) -> Box<dyn Host>,
-) -> Run {
+    verify: bool,
+    build: &dyn Fn(Instant, &mut Run, Sink<'_>) -> Box<dyn Host>,
+) -> (Run, Option<Verifier>) {
     let tw = Instant::now();
     let t0 = tw + Duration::from_secs(WARM_UP_SECS);
-    let mut run = Run::default();
+    let mut run = Run {
+        verify,
+        ..Run::default()
+    };
+    let mut verifier = verify.then(|| Verifier {
+        live: (1..=w.peers as u32).map(peer_addr).collect(),
+        every: 97,
+        ..Verifier::default()
+    });
     let base = ALLOC.current_usage();
     ALLOC.reset_peak_usage();
     let started = Instant::now();
-    let mut host = build(tw, &mut run);
+    let mut host = build(tw, &mut run, &mut |i, frame| {
+        if let Some(v) = verifier.as_mut() {
+            v.frame(i, frame);
+        }
+    });
     run.setup = started.elapsed();
     run.heap_after_setup = ALLOC.current_usage() - base;
-    drive(w, host.as_mut(), t0, minutes, budget, &mut run);
+    drive(
+        w,
+        host.as_mut(),
+        t0,
+        minutes,
+        budget,
+        &mut run,
+        verifier.as_mut(),
+    );
     run.heap_end = ALLOC.current_usage().saturating_sub(base);
     run.heap_peak = ALLOC.peak_usage().saturating_sub(base);
     run.self_reported = host.self_reported();
     drop(host);
-    run
+    (run, verifier)
 }
 
 fn mib(bytes: usize) -> f64 {
@@ -344,6 +464,7 @@ fn main() {
             .unwrap_or(peers / 10),
     };
     let stagger = env("SWARM_BENCH_STAGGER").map_or(true, |s| s != "0");
+    let verify = env("SWARM_BENCH_VERIFY").is_some_and(|s| s != "0");
     let budget = Duration::from_secs(
         env("SWARM_BENCH_BASELINE_BUDGET_S")
             .and_then(|s| s.parse().ok())
@@ -364,11 +485,11 @@ fn main() {
     );
     let mut summary = Vec::new();
     for &conns in &conn_counts {
-        let swarm = measure(w, minutes, Duration::MAX, &|tw, run| {
-            Box::new(build_swarm(w, tw, conns, stagger, run))
+        let (swarm, swarm_check) = measure(w, minutes, Duration::MAX, verify, &|tw, run, sink| {
+            Box::new(build_swarm(w, tw, conns, stagger, run, sink))
         });
-        let fan = measure(w, minutes, budget, &|tw, _| {
-            Box::new(build_fan_out(w, tw, conns, stagger))
+        let (fan, fan_check) = measure(w, minutes, budget, verify, &|tw, _, sink| {
+            Box::new(build_fan_out(w, tw, conns, stagger, sink))
         });
         let common = fan.minutes.len().min(swarm.minutes.len());
         let (sf, sb) = swarm.frames(common);
@@ -445,6 +566,10 @@ fn main() {
                 )
             }
         );
+        if let (Some(a), Some(b)) = (swarm_check, fan_check) {
+            a.report("swarm");
+            b.report("fan-out");
+        }
         summary.push((conns, cpu, mem_end, mem_peak));
     }
     println!();
