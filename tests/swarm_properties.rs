@@ -3,8 +3,8 @@
 //! every step every output is drained and checked against a model of what each connection
 //! was told (BEP 11's wire rules, echo suppression, liveness of the live set).
 //!
-//! Run longer with `QUICKCHECK_TESTS=10000 QUICKCHECK_GENERATOR_SIZE=300 cargo test --test
-//! swarm_properties` (quickcheck stops at `QUICKCHECK_MAX_TESTS`, 10,000 by default).
+//! Run longer with `QUICKCHECK_TESTS=20000 QUICKCHECK_GENERATOR_SIZE=300 cargo test --test
+//! swarm_properties` (longer scripts; about 90 s for the first property).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
