@@ -100,9 +100,10 @@ pub struct Swarm {
     held: [VecDeque<(SocketAddr, Instant)>; 2],
     /// Live peers per family, held ones included.
     live_by_family: [usize; 2],
-    /// How many attached connections have each dial address: a peer connected twice (both
-    /// sides dialled at once) stays live until its last connection ends.
-    dial_refs: BTreeMap<SocketAddr, u32>,
+    /// Dial addresses that more than one connection has (a duplicate connection to a live
+    /// peer), with how many connections beyond the first: the peer stays live until the last
+    /// of them ends. Empty unless the host keeps duplicate connections.
+    extra_dials: BTreeMap<SocketAddr, u32>,
     /// Peers added with [`add_peer`](Self::add_peer) (not tied to a connection).
     now: Option<Instant>,
     batch: Batch,
@@ -168,7 +169,7 @@ impl Swarm {
             with_events: VecDeque::new(),
             held: [VecDeque::new(), VecDeque::new()],
             live_by_family: [0, 0],
-            dial_refs: BTreeMap::new(),
+            extra_dials: BTreeMap::new(),
             now: None,
             batch: Batch::default(),
             cursor_scratch: Vec::new(),
@@ -227,6 +228,7 @@ impl Swarm {
             .sum();
         conns
             + self.timeline.heap_bytes()
+            + self.extra_dials.len() * (std::mem::size_of::<(SocketAddr, u32)>() + 8)
             + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.timers.capacity() * std::mem::size_of::<Reverse<(Instant, u32, u32, u32)>>()
             + (self.waiting.capacity() + self.ready.capacity() + self.with_events.capacity()) * 8
@@ -329,10 +331,7 @@ impl Swarm {
         self.prune_timers();
         // Its place in `waiting`/`ready`/`with_events` is skipped as stale later.
         if let Some(dial) = conn.dial {
-            let refs = self.dial_refs.entry(dial).or_insert(1);
-            *refs -= 1;
-            if *refs == 0 {
-                self.dial_refs.remove(&dial);
+            if !self.release_extra_dial(dial) {
                 self.remove_live(dial, reason);
             }
         }
@@ -632,11 +631,25 @@ impl Swarm {
         }
         conn.dial = Some(dial);
         conn.echo_addr = Some(dial);
-        let refs = self.dial_refs.entry(dial).or_insert(0);
-        *refs += 1;
-        if *refs == 1 {
-            self.add_peer(dial, flags);
+        if self.timeline.is_live(dial) && self.held_index(dial).is_none() {
+            // Already live through another connection: this one is a duplicate, and its end
+            // must not drop a peer we are still connected to.
+            *self.extra_dials.entry(dial).or_insert(0) += 1;
+            return;
         }
+        self.add_peer(dial, flags);
+    }
+
+    /// If `dial` is shared by another connection, counts one fewer and returns true.
+    fn release_extra_dial(&mut self, dial: SocketAddr) -> bool {
+        let Some(extra) = self.extra_dials.get_mut(&dial) else {
+            return false;
+        };
+        *extra -= 1;
+        if *extra == 0 {
+            self.extra_dials.remove(&dial);
+        }
+        true
     }
 
     /// Tells connection `id` the remote's own address: never advertised back to it, and its
@@ -743,7 +756,8 @@ impl Swarm {
     }
 
     fn compact_if_needed(&mut self) {
-        if !self.timeline.wants_compaction() {
+        let cursors = self.slots.len() - self.free.len();
+        if !self.timeline.wants_compaction(cursors) {
             return;
         }
         self.cursor_scratch.clear();

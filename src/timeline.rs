@@ -42,6 +42,8 @@ pub(crate) struct Timeline {
     live: BTreeMap<SocketAddr, (Seq, PeerFlags)>,
     /// Entries belonging to add/drop pairs (candidates for compaction).
     dead_entries: usize,
+    /// How many of them the last compaction had to keep (a cursor sat between).
+    kept_dead: usize,
 }
 
 impl Timeline {
@@ -100,9 +102,14 @@ impl Timeline {
         true
     }
 
-    /// Whether compaction would pay off: dead pairs outnumber the live entries.
-    pub(crate) fn wants_compaction(&self) -> bool {
+    /// Whether compaction would pay off: dead pairs outnumber the live entries, and enough
+    /// of them were written since the last compaction to pay for reading every one of the
+    /// `cursors` again (at least one per 16 cursors). Without that, while cursors are spread
+    /// over the log and every dead pair has one between its entries, compaction would run on
+    /// every call, each time a pass over every cursor: quadratic in the connections.
+    pub(crate) fn wants_compaction(&self, cursors: usize) -> bool {
         self.dead_entries > 64.max(self.live.len())
+            && self.dead_entries - self.kept_dead >= cursors / 16
     }
 
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
@@ -126,6 +133,7 @@ impl Timeline {
             Kind::Drop { add_seq } => needed(&e.addr, add_seq, e.seq),
         });
         self.dead_entries -= before - self.entries.len();
+        self.kept_dead = self.dead_entries;
     }
 
     /// Approximate heap bytes.
@@ -141,6 +149,12 @@ impl Timeline {
         batch: &mut Batch,
         withhold: impl Fn(SocketAddr) -> bool,
     ) {
+        if cursor.position == 0 {
+            // The first walk: the connection hears the live set of now, so pairs that
+            // completed since it attached are none of its business either (otherwise a
+            // full first frame could name a peer that left, its drop beyond the cap).
+            cursor.attached_at = self.head + 1;
+        }
         // Peers held back earlier and released since go first: they are the oldest news.
         // The rule that held them back is asked again (the remote may be that very peer).
         if let Some(echo) = cursor.echo.as_deref_mut() {
@@ -404,5 +418,46 @@ fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cursors spread over the log (connections sending at different times) keep every
+    /// dead pair: compaction must then wait for new dead entries, not run again on every
+    /// call (with many connections that was a sort of every cursor per frame sent).
+    #[test]
+    fn compaction_that_kept_everything_waits_for_new_dead_entries() {
+        let mut timeline = Timeline::default();
+        let mut cursors = Vec::new();
+        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], i));
+        for i in 1..=100 {
+            timeline.connected(addr(i), PeerFlags::EMPTY);
+            // A connection whose cursor is between this add and its drop.
+            cursors.push(timeline.head());
+            timeline.disconnected(addr(i));
+        }
+        let n = cursors.len();
+        assert!(timeline.wants_compaction(n));
+        timeline.compact(&cursors, &[]);
+        assert_eq!(timeline.entries.len(), 200, "every pair is needed");
+        assert!(!timeline.wants_compaction(n));
+        // 100 cursors: one compaction per 6 new dead entries at most.
+        for i in 101..=102 {
+            timeline.connected(addr(i), PeerFlags::EMPTY);
+            timeline.disconnected(addr(i));
+        }
+        assert!(!timeline.wants_compaction(n), "4 new dead entries: not yet");
+        timeline.connected(addr(103), PeerFlags::EMPTY);
+        timeline.disconnected(addr(103));
+        assert!(timeline.wants_compaction(n));
+        timeline.compact(&cursors, &[]);
+        assert_eq!(timeline.entries.len(), 200, "the new pairs had no cursor");
+        assert!(!timeline.wants_compaction(n));
+        // Fewer than 16 cursors (a `PexState` has one): whenever dead entries outnumber
+        // the live ones, as before; a pass over a handful of cursors costs nothing.
+        assert!(timeline.wants_compaction(15));
     }
 }

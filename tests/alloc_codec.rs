@@ -7,92 +7,23 @@
 //!
 //! The allocator counts only calls made by a thread that is inside [`count`], so the test
 //! harness's other threads (running the other tests in parallel) cannot disturb a count.
-// The one `unsafe impl` of this crate's targets: a `GlobalAlloc` that forwards to `System`.
+// The counting allocator (tests/support/counting_alloc.rs) is an `unsafe impl GlobalAlloc`.
 // (Cargo.toml denies `unsafe_code` for every target; `src/lib.rs` forbids it for the library.)
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ut_pex::handshake::ExtendedHandshake;
 use ut_pex::message::{encode_frame, encode_payload, encoded_len, write_payload};
 use ut_pex::{DecodeError, Frame, Peer, PexMessage};
 
-/// Forwards to [`System`], counting the allocation calls (and their bytes) of threads that
-/// are counting.
-struct Counting;
-
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // `const` and without `Drop`: reading it never allocates, so the allocator may use it.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn record(size: usize) {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        CALLS.fetch_add(1, Ordering::SeqCst);
-        BYTES.fetch_add(size, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; the counting touches only atomics and a const thread-local.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: the caller's contract for `alloc` is passed on as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: as above; `ptr` was allocated by `System` through this allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{count, Allocs, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-/// Allocation calls and bytes requested by one closure.
-#[derive(Debug, PartialEq, Eq)]
-struct Allocs {
-    calls: usize,
-    bytes: usize,
-}
-
-/// Runs `f` on this thread and returns its result with the allocations it made. Counting
-/// sections do not nest and the totals are global, so the tests of this file take a lock.
-fn count<R>(f: impl FnOnce() -> R) -> (R, Allocs) {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    CALLS.store(0, Ordering::SeqCst);
-    BYTES.store(0, Ordering::SeqCst);
-    COUNTING.with(|c| c.set(true));
-    let result = f();
-    COUNTING.with(|c| c.set(false));
-    let allocs = Allocs {
-        calls: CALLS.load(Ordering::SeqCst),
-        bytes: BYTES.load(Ordering::SeqCst),
-    };
-    (result, allocs)
-}
 
 /// The four benchmark payloads and the ten real captures.
 const PAYLOADS: [(&str, &[u8]); 14] = [

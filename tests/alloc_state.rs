@@ -1,58 +1,23 @@
 //! Allocation accounting of `PexState` with a counting global allocator: steady-state
 //! receiving allocates nothing, and the heap a connection holds, idle and with 200 remote
 //! peers. Everything runs in one `#[test]` so no other test thread allocates meanwhile.
-//!
-//! NOT COMPILED YET: Cargo auto-discovers only `tests/*.rs`. A `GlobalAlloc` impl needs
-//! `unsafe`, and `unsafe_code = "forbid"` in Cargo.toml `[lints.rust]` cannot be overridden
-//! by `#![allow(unsafe_code)]` (E0453). With `unsafe_code = "deny"` there (src/lib.rs keeps
-//! its own `#![forbid(unsafe_code)]`), move this file to `tests/alloc_state.rs`. Verified
-//! passing from an out-of-tree crate depending on this one.
-#![allow(unsafe_code)] // a `GlobalAlloc` impl cannot be written without it
+#![allow(unsafe_code)] // the counting allocator is an `unsafe impl GlobalAlloc`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use ut_pex::message::encode_payload;
 use ut_pex::{Config, Peer, PeerFlags, PexState};
 
-/// The system allocator, counting calls and live bytes.
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(layout.size(), Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(layout.size(), Relaxed);
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(new_size, Relaxed);
-        LIVE.fetch_sub(layout.size(), Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Relaxed);
-        System.dealloc(ptr, layout)
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// (allocation calls, live bytes) now.
 fn counters() -> (usize, usize) {
-    (ALLOCS.load(Relaxed), LIVE.load(Relaxed))
+    (counting_alloc::calls(), counting_alloc::live_bytes())
 }
 
 fn addr(i: usize) -> SocketAddr {
