@@ -145,6 +145,9 @@ struct Conn {
     echo_addr: Option<SocketAddr>,
     /// The remote's IP, if known (from `connect`).
     remote_ip: Option<IpAddr>,
+    /// Whether the swarm keeps this connection's peer in the live set itself (connections
+    /// from [`Swarm::connect`]); a [`PexState`](crate::PexState)'s host does that itself.
+    tracked: bool,
     direction: Direction,
     flags: PeerFlags,
     out: Outgoing,
@@ -280,6 +283,7 @@ impl Swarm {
         let remote = canonical_addr(remote);
         let id = self.attach(direction, flags);
         if let Some(conn) = self.conn_mut(id) {
+            conn.tracked = true;
             conn.remote_ip = Some(remote.ip());
             conn.inbound.set_remote_ip(remote.ip());
         }
@@ -295,6 +299,7 @@ impl Swarm {
             dial: None,
             echo_addr: None,
             remote_ip: None,
+            tracked: false,
             direction,
             flags,
             out: Outgoing {
@@ -354,7 +359,7 @@ impl Swarm {
             conn.stats.errors_handshake += 1;
             HandshakeError::Decode(e)
         })?;
-        if conn.direction == Direction::Incoming && conn.dial.is_none() {
+        if conn.tracked && conn.direction == Direction::Incoming && conn.dial.is_none() {
             let port = handshake.listen_port.filter(|&p| p != 0);
             if let (Some(ip), Some(port)) = (conn.remote_ip, port) {
                 self.set_dial(id, SocketAddr::new(ip, port));
