@@ -1342,15 +1342,19 @@ impl Harness {
                 let i = side.index();
                 if let Some(deadline) = self.states[i].poll_timeout() {
                     self.timeout(side, deadline)?;
-                    // Waking at the deadline is never for nothing: the frame it announced
-                    // comes out now.
-                    let frame = self.states[i].poll_transmit();
-                    ensure!(
-                        frame.is_some(),
-                        "woken at the deadline {deadline:?} but no frame"
-                    );
-                    if let Some(frame) = frame {
-                        self.sent(side, frame)?;
+                    // The deadline announces that the log has entries this connection has not
+                    // walked; they may all cancel out (an add and its drop, a peer held back),
+                    // and then no frame comes. Such a wake-up must not repeat: no deadline at
+                    // or before this one may remain.
+                    match self.states[i].poll_transmit() {
+                        Some(frame) => self.sent(side, frame)?,
+                        None => {
+                            let next = self.states[i].poll_timeout();
+                            ensure!(
+                                next.map_or(true, |t| t > deadline),
+                                "woken at {deadline:?} for nothing, and due again at {next:?}"
+                            );
+                        }
                     }
                 }
             }
