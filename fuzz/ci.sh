@@ -9,7 +9,8 @@
 #   bash fuzz/ci.sh state_ops            # some targets only
 #
 # Needs cargo-fuzz (installed here if missing) and a nightly compiler: `cargo +nightly`
-# when a nightly toolchain is installed, otherwise the stable one with RUSTC_BOOTSTRAP=1.
+# when a nightly toolchain is installed, otherwise (or with FUZZ_NIGHTLY=0) the default
+# toolchain with RUSTC_BOOTSTRAP=1.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -22,10 +23,10 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
-if cargo +nightly --version >/dev/null 2>&1; then
+if [ "${FUZZ_NIGHTLY:-1}" != 0 ] && cargo +nightly --version >/dev/null 2>&1; then
     fuzz=(cargo +nightly fuzz)
 else
-    echo "fuzz/ci.sh: no nightly toolchain, using the stable one with RUSTC_BOOTSTRAP=1"
+    echo "fuzz/ci.sh: no nightly toolchain, using $(rustc --version) with RUSTC_BOOTSTRAP=1"
     export RUSTC_BOOTSTRAP=1
     fuzz=(cargo fuzz)
 fi
@@ -61,7 +62,7 @@ for target in "${targets[@]}"; do
         -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/" \
         >"$work/log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec' "$work/log" || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec' "$work/log" || true
     found="$(find "$work/artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort)"
     if [ "$status" -ne 0 ] || [ -n "$found" ]; then
         echo "fuzz/ci.sh: $target FAILED (exit status $status)"
