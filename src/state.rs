@@ -148,7 +148,9 @@ impl PexState {
     /// must not be dropped in the same message"); local-scope addresses from a global remote
     /// are ignored (see [`set_remote_address`](Self::set_remote_address)); an add of an
     /// address already claimed, a drop of one never claimed, and adds beyond
-    /// [`Config::max_remote_peers`] are ignored.
+    /// [`Config::max_remote_peers`] are ignored. Only the first `max_remote_peers` entries of
+    /// each list are looked at (the set cannot hold more); the rest are counted in
+    /// [`Stats::ignored_over_cap`].
     ///
     /// `Err` for a payload over [`Config::max_message_size`], one that does not decode, or a
     /// flood ([`Config::flood_limit`]); the state is then exactly as before (only the error
@@ -192,7 +194,8 @@ impl PexState {
     /// address and flags. BEP 11: "a peer should only be added once it has been connected
     /// to". Queued for the next frame (a drop of it still queued cancels instead), but never
     /// sent to a remote that announced it to us or that is it. Ignored (and counted in
-    /// [`Stats::ignored_local_unusable`]) for port 0 or an unspecified or multicast address.
+    /// [`Stats::ignored_local_unusable`]) for port 0 or an unspecified, multicast or broadcast
+    /// address.
     /// Adding a live peer again only updates its flags, for a frame not yet sent.
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) {
         let usable = self.swarm.add_peer(addr, flags) || self.swarm.is_live(addr);

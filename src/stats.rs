@@ -35,7 +35,7 @@ pub struct Stats {
     pub ignored_over_cap: u64,
     /// Messages ignored because the torrent is private.
     pub ignored_private: u64,
-    /// Local `add_peer` calls ignored: port 0, or an unspecified or multicast address.
+    /// Local `add_peer` calls ignored: port 0, or an unspecified, multicast or broadcast address.
     pub ignored_local_unusable: u64,
     /// [`MessageError::TooLarge`](crate::MessageError::TooLarge) errors.
     pub errors_too_large: u64,

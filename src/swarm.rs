@@ -239,11 +239,12 @@ impl Swarm {
 
     /// Announces a live peer that has no connection in this swarm (a host keeping its own
     /// bookkeeping, or a single-connection [`PexState`](crate::PexState)). Returns false if
-    /// ignored: port 0, an unspecified or multicast address, or an address already live
+    /// ignored: port 0, an unspecified, multicast or broadcast address, or an address already live
     /// (then only its flags change, for connections not yet told about it).
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
         let addr = canonical_addr(addr);
-        if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() {
+        let broadcast = matches!(addr.ip(), IpAddr::V4(ip) if ip.is_broadcast());
+        if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() || broadcast {
             return false;
         }
         if let Some(i) = self.held_index(addr) {

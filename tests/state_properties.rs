@@ -74,7 +74,8 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 
 /// What `add_peer` accepts (its documented rule).
 fn host_usable(addr: SocketAddr) -> bool {
-    addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast()
+    let broadcast = matches!(addr, SocketAddr::V4(v4) if v4.ip().is_broadcast());
+    addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast() && !broadcast
 }
 
 /// What a received add may become: not port 0, unspecified, multicast or broadcast.

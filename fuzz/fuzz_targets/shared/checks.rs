@@ -1121,7 +1121,8 @@ fn is_local_scope(ip: IpAddr) -> bool {
 }
 
 fn usable(addr: SocketAddr) -> bool {
-    addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast()
+    let broadcast = matches!(addr, SocketAddr::V4(v4) if v4.ip().is_broadcast());
+    addr.port() != 0 && !addr.ip().is_unspecified() && !addr.ip().is_multicast() && !broadcast
 }
 
 fn stats_fields(s: &Stats) -> [u64; 20] {
