@@ -210,8 +210,8 @@ fn walk_add(
     // Held back: a peer that has already left (its drop is further on, maybe beyond this
     // frame: announcing it now would add a peer that is not live), or one the echo rule
     // keeps from this remote. Its drop is then skipped too.
-    let hold = dropped_at.is_some() || withhold(entry.addr);
-    if hold && cursor.withhold(entry.addr) {
+    if dropped_at.is_some() || withhold(entry.addr) {
+        cursor.withhold(entry.addr);
         return true;
     }
     if let Some(i) = batch.dropped.iter().position(|&a| a == entry.addr) {
@@ -234,7 +234,8 @@ fn walk_drop(entry: &Entry, back: bool, cursor: &mut Cursor, batch: &mut Batch) 
     }
     // The peer is connected again: skip this drop and the add that brought it back, so no
     // frame drops a live peer (the drop and re-add may fall in different frames).
-    if back && cursor.keep(entry.addr) {
+    if back {
+        cursor.keep(entry.addr);
         return true;
     }
     if let Some(i) = batch.added.iter().position(|p| p.addr == entry.addr) {
@@ -328,26 +329,23 @@ impl Cursor {
         self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
     }
 
-    /// Records that `addr`'s add is held back; false if the side table is full (then the add
-    /// is simply sent: an echo is harmless, an unbounded table is not).
-    fn withhold(&mut self, addr: SocketAddr) -> bool {
-        let echo = self.echo.get_or_insert_with(Box::default);
-        if echo.len() >= MAX_WITHHELD {
-            return false;
-        }
-        echo.withheld.push(addr);
-        true
+    /// Records that `addr`'s add is held back.
+    ///
+    /// The side table needs no cap of its own: each entry stands for a pair of log entries
+    /// this cursor is between (a held-back add whose drop is ahead, a skipped drop whose
+    /// re-add is ahead), or for a live peer to re-add; so it is bounded by the host's live
+    /// set and the log it has not walked yet, and a remote cannot grow it.
+    fn withhold(&mut self, addr: SocketAddr) {
+        self.echo
+            .get_or_insert_with(Box::default)
+            .withheld
+            .push(addr);
     }
 
-    /// Records that `addr`'s drop is skipped because it is back; false if the side table is
-    /// full (then the drop and the re-add are both sent, which is correct, only noisier).
-    fn keep(&mut self, addr: SocketAddr) -> bool {
-        let echo = self.echo.get_or_insert_with(Box::default);
-        if echo.len() >= MAX_WITHHELD {
-            return false;
-        }
-        echo.kept.push(addr);
-        true
+    /// Records that `addr`'s drop is skipped because it is back (see [`withhold`](Self::withhold)
+    /// for the bound).
+    fn keep(&mut self, addr: SocketAddr) {
+        self.echo.get_or_insert_with(Box::default).kept.push(addr);
     }
 
     /// If `addr`'s drop was skipped, forgets that and returns true: skip its re-add.
@@ -407,9 +405,6 @@ impl Cursor {
         })
     }
 }
-
-/// Bound on the echo side table of one connection.
-const MAX_WITHHELD: usize = 256;
 
 fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
     match list.iter().position(|&a| a == addr) {
