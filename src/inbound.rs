@@ -179,17 +179,22 @@ impl Inbound {
         if addr.port() == 0 {
             return Some(|s| s.ignored_port_zero += 1);
         }
-        let unusable = match addr.ip() {
-            IpAddr::V4(ip) => ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast(),
-            IpAddr::V6(ip) => ip.is_unspecified() || ip.is_multicast(),
-        };
-        if unusable {
+        if !is_dialable_ip(addr.ip()) {
             return Some(|s| s.ignored_unusable_address += 1);
         }
         if self.remote_is_global && is_local_scope(addr.ip()) {
             return Some(|s| s.ignored_local_address += 1);
         }
         None
+    }
+}
+
+/// Whether an IP can be dialled at all: not unspecified, multicast or broadcast. The one
+/// rule for received adds and for the host's own `add_peer`.
+pub(crate) fn is_dialable_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast()),
+        IpAddr::V6(ip) => !(ip.is_unspecified() || ip.is_multicast()),
     }
 }
 

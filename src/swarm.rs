@@ -10,7 +10,7 @@ use crate::error::{HandshakeError, MessageError};
 use crate::event::{Event, EventQueue};
 use crate::flags::{canonical_addr, Peer, PeerFlags};
 use crate::handshake::ExtendedHandshake;
-use crate::inbound::{Claim, Inbound};
+use crate::inbound::{is_dialable_ip, Claim, Inbound};
 use crate::message::{encode_frame, Frame};
 use crate::stats::Stats;
 use crate::timeline::{Batch, Cursor, Timeline};
@@ -243,8 +243,7 @@ impl Swarm {
     /// (then only its flags change, for connections not yet told about it).
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
         let addr = canonical_addr(addr);
-        let broadcast = matches!(addr.ip(), IpAddr::V4(ip) if ip.is_broadcast());
-        if addr.port() == 0 || addr.ip().is_unspecified() || addr.ip().is_multicast() || broadcast {
+        if addr.port() == 0 || !is_dialable_ip(addr.ip()) {
             return false;
         }
         if let Some(i) = self.held_index(addr) {
