@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bt_bencode::{ByteString, Value};
 
-use crate::bencode::{for_each_entry, Item};
+use crate::bencode::{Entries, Item};
 use crate::error::DecodeError;
 
 /// The name of the PEX extension in the `m` dictionary.
@@ -48,25 +48,28 @@ impl<'a> ExtendedHandshake<'a> {
     /// header). Errors only when the payload is not a usable bencoded dictionary.
     pub fn decode(payload: &'a [u8]) -> Result<Self, DecodeError> {
         let mut hs = Self::default();
-        for_each_entry(payload, |key, item| match (key, item) {
-            (b"m", Item::Dict(raw)) => hs.m = Some(raw),
-            (b"p", Item::Int(n)) => hs.listen_port = n.and_then(|n| u16::try_from(n).ok()),
-            (b"v", Item::Bytes(v)) => hs.client = Some(v),
-            (b"yourip", Item::Bytes(ip)) => hs.your_ip = ip_from_bytes(ip),
-            (b"ipv4", Item::Bytes(ip)) => {
-                hs.ipv4 = <[u8; 4]>::try_from(ip).ok().map(Ipv4Addr::from);
+        let mut entries = Entries::new(payload)?;
+        while let Some(entry) = entries.next_entry()? {
+            match entry {
+                (b"m", Item::Dict(raw)) => hs.m = Some(raw),
+                (b"p", Item::Int(n)) => hs.listen_port = n.and_then(|n| u16::try_from(n).ok()),
+                (b"v", Item::Bytes(v)) => hs.client = Some(v),
+                (b"yourip", Item::Bytes(ip)) => hs.your_ip = ip_from_bytes(ip),
+                (b"ipv4", Item::Bytes(ip)) => {
+                    hs.ipv4 = <[u8; 4]>::try_from(ip).ok().map(Ipv4Addr::from);
+                }
+                (b"ipv6", Item::Bytes(ip)) => {
+                    hs.ipv6 = <[u8; 16]>::try_from(ip).ok().map(Ipv6Addr::from);
+                }
+                (b"reqq", Item::Int(n)) => hs.reqq = n.and_then(|n| u64::try_from(n).ok()),
+                (b"e", Item::Int(n)) => hs.prefers_encryption = n.map(|n| n != 0),
+                (b"upload_only", Item::Int(n)) => hs.upload_only = n.map(|n| n != 0),
+                (b"metadata_size", Item::Int(n)) => {
+                    hs.metadata_size = n.and_then(|n| u64::try_from(n).ok());
+                }
+                _ => {}
             }
-            (b"ipv6", Item::Bytes(ip)) => {
-                hs.ipv6 = <[u8; 16]>::try_from(ip).ok().map(Ipv6Addr::from);
-            }
-            (b"reqq", Item::Int(n)) => hs.reqq = n.and_then(|n| u64::try_from(n).ok()),
-            (b"e", Item::Int(n)) => hs.prefers_encryption = n.map(|n| n != 0),
-            (b"upload_only", Item::Int(n)) => hs.upload_only = n.map(|n| n != 0),
-            (b"metadata_size", Item::Int(n)) => {
-                hs.metadata_size = n.and_then(|n| u64::try_from(n).ok());
-            }
-            _ => {}
-        })?;
+        }
         Ok(hs)
     }
 
@@ -96,13 +99,15 @@ impl<'a> ExtendedHandshake<'a> {
         // `EXTENSION_SLOTS` entries are kept, which is far more than any client registers.
         let mut found = arrayvec::ArrayVec::<(&'a [u8], u8), EXTENSION_SLOTS>::new();
         if let Some(raw) = self.m {
-            let _ = for_each_entry(raw, |name, item| {
-                if let Item::Int(Some(id)) = item {
-                    if let Ok(id) = u8::try_from(id) {
-                        let _ = found.try_push((name, id));
+            if let Ok(mut entries) = Entries::new(raw) {
+                while let Ok(Some((name, item))) = entries.next_entry() {
+                    if let Item::Int(Some(id)) = item {
+                        if let Ok(id) = u8::try_from(id) {
+                            let _ = found.try_push((name, id));
+                        }
                     }
                 }
-            });
+            }
         }
         found.into_iter()
     }

@@ -509,16 +509,17 @@ fn encoded_len_write_payload_and_frame_agree() {
         let (added, dropped) = (&lists.added, &lists.dropped);
         let len = encoded_len(added, dropped);
         let payload = encode_payload(added, dropped);
-        // Into a growable buffer and into a slice of exactly the announced size.
+        // Into an empty buffer, and appended after bytes already there.
         let mut grown = Vec::new();
         write_payload(added, dropped, &mut grown);
-        let mut exact = vec![0u8; len];
-        write_payload(added, dropped, &mut exact.as_mut_slice());
+        let mut appended = b"before".to_vec();
+        write_payload(added, dropped, &mut appended);
         let frame = encode_frame(extension_id, added, dropped);
         let bytes = frame.as_bytes();
         payload.len() == len
             && grown == payload
-            && exact == payload
+            && appended[..6] == *b"before"
+            && appended[6..] == payload
             && frame.len() == Frame::HEADER_LEN + len
             && bytes[..4] == u32::try_from(len + 2).unwrap().to_be_bytes()
             && bytes[4] == 20
