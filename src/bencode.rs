@@ -29,7 +29,7 @@ pub(crate) enum Item<'a> {
     /// `i128` holds every `u64` (BEP 10 values such as `reqq` and `metadata_size` are
     /// unsigned) and every negative `i64`.
     Int(Option<i128>),
-    /// A list, as its raw encoding (`l…e`), already validated.
+    /// A list (already validated; its contents are never needed).
     List,
     /// A dictionary, as its raw encoding (`d…e`), already validated.
     Dict(&'a [u8]),

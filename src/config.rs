@@ -1,24 +1,33 @@
-//! [`Config`]: the knobs of a [`PexState`](crate::PexState), with defaults that real clients
-//! accept.
+//! [`Config`]: the knobs of PEX for a [`PexState`](crate::PexState) or a
+//! [`Swarm`](crate::Swarm), with defaults that real clients accept.
 
 use std::time::Duration;
 
 use crate::error::ConfigError;
 
-/// The most entries a non-initial frame may carry in `added` (and, separately, `dropped`).
+/// The most entries a non-initial message may carry in `added` (and, separately, `dropped`).
 ///
 /// BEP 11: "Except for the initial PEX message the combined amount of added v4/v6 contacts
 /// should not exceed 50 entries. The same applies to dropped entries."
-pub const MAX_DELTA: usize = 50;
+pub const MAX_PEERS_PER_MESSAGE: usize = 50;
 
-/// The largest flood limit [`Config::flood_limit`] accepts: the flood window keeps one
+/// The most messages [`Config::flood_limit`] may allow per window: the flood window keeps one
 /// timestamp per accepted message in a fixed array of this size.
-pub const FLOOD_SLOTS: usize = 16;
+pub(crate) const FLOOD_SLOTS: usize = 16;
 
 /// The shortest send interval [`Config::send_interval`] accepts.
 pub const MIN_SEND_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Settings of a [`PexState`](crate::PexState). `Config::default()` is what most hosts want.
+/// The smallest [`Config::max_message_size`]: `de`, the empty dictionary transmission 4.1
+/// sends, must always fit.
+const MIN_MESSAGE_SIZE: usize = 2;
+
+/// Settings of PEX, shared by every connection of a [`Swarm`](crate::Swarm) or owned by one
+/// [`PexState`](crate::PexState). `Config::default()` is what most hosts want.
+///
+/// Every field has a by-value setter named after it and a `get_` getter. Setters whose value
+/// can be out of range return `Result`; the ranges are checked in one place, so a `Config`
+/// that exists is always valid.
 ///
 /// ```
 /// use std::time::Duration;
@@ -28,6 +37,7 @@ pub const MIN_SEND_INTERVAL: Duration = Duration::from_secs(60);
 ///     .send_interval(Duration::from_secs(90))
 ///     .unwrap();
 /// assert_eq!(config.get_send_interval(), Duration::from_secs(90));
+/// assert_eq!(config.get_max_remote_peers(), 100);
 /// assert!(Config::default().send_interval(Duration::from_secs(59)).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,8 +59,8 @@ impl Default for Config {
             // "just over one minute", as the JS module: receivers that enforce 60 s exactly
             // (the JS module itself) must never see two frames closer than that.
             send_interval: Duration::from_secs(65),
-            initial_max_peers: MAX_DELTA,
-            max_entries_per_frame: MAX_DELTA,
+            initial_max_peers: MAX_PEERS_PER_MESSAGE,
+            max_entries_per_frame: MAX_PEERS_PER_MESSAGE,
             max_remote_peers: 200,
             max_message_size: 64 * 1024,
             // libtorrent's rule: the 7th message within 60 s is a flood.
@@ -64,44 +74,41 @@ impl Default for Config {
 
 impl Config {
     /// The least time between two frames sent to one peer (default 65 s). Refuses anything
-    /// under 60 s. BEP 11: "Clients must batch updates to send no more than 1 PEX message
-    /// per minute."
+    /// under [`MIN_SEND_INTERVAL`] (60 s). BEP 11: "Clients must batch updates to send no
+    /// more than 1 PEX message per minute."
     pub fn send_interval(mut self, interval: Duration) -> Result<Self, ConfigError> {
-        if interval < MIN_SEND_INTERVAL {
-            return Err(ConfigError::SendIntervalTooShort);
-        }
         self.send_interval = interval;
-        Ok(self)
+        self.checked()
     }
 
-    /// The most peers in the first frame (default 50). BEP 11 exempts the initial message
-    /// from the 50-entry limit; peers beyond the cap follow in later frames.
+    /// The most peers in the first frame (default 50; at least 1: 0 counts as 1). BEP 11
+    /// exempts the initial message from the 50-entry limit; peers beyond the cap follow in
+    /// later frames.
     pub fn initial_max_peers(mut self, peers: usize) -> Self {
         self.initial_max_peers = peers.max(1);
         self
     }
 
     /// The most `added` and the most `dropped` entries in a non-initial frame, counting IPv4
-    /// and IPv6 together (default and maximum [`MAX_DELTA`] = 50).
+    /// and IPv6 together: 1 ..= [`MAX_PEERS_PER_MESSAGE`] (default 50).
     pub fn max_entries_per_frame(mut self, entries: usize) -> Result<Self, ConfigError> {
-        if entries == 0 || entries > MAX_DELTA {
-            return Err(ConfigError::FrameLimitOutOfRange);
-        }
         self.max_entries_per_frame = entries;
-        Ok(self)
+        self.checked()
     }
 
-    /// The most peers remembered as claimed by the remote (default 200, as uTorrent stores;
-    /// libtorrent keeps 50). Entries beyond it are ignored and counted.
+    /// The most peers remembered as claimed by the remote of one connection (default 200, as
+    /// uTorrent stores; libtorrent keeps 50). Entries beyond it are ignored and counted in
+    /// [`Stats::ignored_over_cap`](crate::Stats::ignored_over_cap).
     pub fn max_remote_peers(mut self, peers: usize) -> Self {
         self.max_remote_peers = peers;
         self
     }
 
-    /// The largest ut_pex payload accepted, in bytes (default 64 KiB; libtorrent
-    /// disconnects over 500 KiB). A full 50 + 50 message is about 2.6 KiB.
+    /// The largest ut_pex payload accepted, in bytes (default 64 KiB; libtorrent disconnects
+    /// over 500 KiB; at least 2 bytes, `de`: smaller values count as 2). A full message of
+    /// 50 added and 50 dropped entries is 694 bytes in IPv4 and 1,897 in IPv6.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.max_message_size = bytes.max(MIN_MESSAGE_SIZE);
         self
     }
 
@@ -109,28 +116,27 @@ impl Config {
     /// one a [`MessageError::TooFrequent`](crate::MessageError::TooFrequent). The default,
     /// 6 per 60 s, is libtorrent's, and tolerates honest senders: libtorrent's own gaps
     /// measure 59.97 s, and transmission and anacrolix send an extra message after a
-    /// re-handshake. `messages` must be 1 ..= [`FLOOD_SLOTS`].
+    /// re-handshake. `messages` must be 1 ..= 16.
     pub fn flood_limit(mut self, messages: usize, window: Duration) -> Result<Self, ConfigError> {
-        if messages == 0 || messages > FLOOD_SLOTS {
-            return Err(ConfigError::FloodLimitOutOfRange);
-        }
         self.flood_messages = messages;
         self.flood_window = window;
-        Ok(self)
+        self.checked()
     }
 
-    /// A private torrent (BEP 27: PEX "subverts the tracker's access control"): the state
-    /// never sends, ignores incoming messages (counted in
+    /// A private torrent (BEP 27: PEX "subverts the tracker's access control"): nothing is
+    /// ever sent, incoming messages are ignored (counted in
     /// [`Stats::ignored_private`](crate::Stats::ignored_private)), and
-    /// [`PexState::local_extension_id`](crate::PexState::local_extension_id) returns `None`
-    /// so the host leaves `ut_pex` out of its handshake.
+    /// `local_extension_id()` of [`PexState`](crate::PexState::local_extension_id) and
+    /// [`Swarm`](crate::Swarm::local_extension_id) returns `None`, so the host leaves
+    /// `ut_pex` out of its handshake.
     pub fn private(mut self, private: bool) -> Self {
         self.private = private;
         self
     }
 
     /// The id under which *we* receive ut_pex messages, to put in our own handshake's `m`
-    /// (default 1, as libtorrent and transmission). 0 is refused by keeping the old id.
+    /// (default 1, as libtorrent and transmission). 0 means "turned off" in BEP 10, so it is
+    /// refused by keeping the previous id.
     pub fn local_extension_id(mut self, id: u8) -> Self {
         if id != 0 {
             self.local_extension_id = id;
@@ -138,18 +144,57 @@ impl Config {
         self
     }
 
-    /// The configured send interval.
+    /// The one place the ranges are checked.
+    fn checked(self) -> Result<Self, ConfigError> {
+        if self.send_interval < MIN_SEND_INTERVAL {
+            return Err(ConfigError::SendIntervalTooShort);
+        }
+        if !(1..=MAX_PEERS_PER_MESSAGE).contains(&self.max_entries_per_frame) {
+            return Err(ConfigError::FrameLimitOutOfRange);
+        }
+        if !(1..=FLOOD_SLOTS).contains(&self.flood_messages) {
+            return Err(ConfigError::FloodLimitOutOfRange);
+        }
+        Ok(self)
+    }
+
+    /// The least time between two frames to one peer.
     pub fn get_send_interval(&self) -> Duration {
         self.send_interval
     }
 
-    /// The configured cap on remembered remote peers.
+    /// The most peers in the first frame.
+    pub fn get_initial_max_peers(&self) -> usize {
+        self.initial_max_peers
+    }
+
+    /// The most `added` (and the most `dropped`) entries in a non-initial frame.
+    pub fn get_max_entries_per_frame(&self) -> usize {
+        self.max_entries_per_frame
+    }
+
+    /// The most peers remembered as claimed by one remote.
     pub fn get_max_remote_peers(&self) -> usize {
         self.max_remote_peers
+    }
+
+    /// The largest ut_pex payload accepted, in bytes.
+    pub fn get_max_message_size(&self) -> usize {
+        self.max_message_size
+    }
+
+    /// The flood limit: at most this many accepted messages within this window.
+    pub fn get_flood_limit(&self) -> (usize, Duration) {
+        (self.flood_messages, self.flood_window)
     }
 
     /// Whether the torrent is private.
     pub fn is_private(&self) -> bool {
         self.private
+    }
+
+    /// The id under which we receive ut_pex messages (never 0).
+    pub fn get_local_extension_id(&self) -> u8 {
+        self.local_extension_id
     }
 }

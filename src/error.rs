@@ -1,5 +1,6 @@
 //! Error types: [`DecodeError`] from the codecs, [`MessageError`] and [`HandshakeError`]
-//! from [`PexState`](crate::PexState).
+//! from the handlers of [`PexState`](crate::PexState) and [`Swarm`](crate::Swarm), and
+//! [`ConfigError`] from [`Config`](crate::Config).
 
 use std::fmt;
 
@@ -26,7 +27,7 @@ pub enum DecodeError {
         /// Offset of the first byte after the dictionary.
         offset: usize,
     },
-    /// Containers nest deeper than [`MAX_NESTING`](crate::MAX_NESTING).
+    /// Containers nest deeper than [`MAX_NESTING`](crate::message::MAX_NESTING).
     TooDeep {
         /// Offset of the container that went one level too deep.
         offset: usize,
@@ -51,7 +52,7 @@ impl fmt::Display for DecodeError {
             Self::TooDeep { offset } => write!(
                 f,
                 "bencode nested deeper than {} levels at byte {offset}",
-                crate::MAX_NESTING
+                crate::bencode::MAX_NESTING
             ),
             Self::LengthOverflow { offset } => {
                 write!(f, "length or integer too large at byte {offset}")
@@ -62,8 +63,9 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// Why [`PexState::handle_message`](crate::PexState::handle_message) refused a ut_pex
-/// message. The state is left exactly as it was (only the error counter in
+/// Why `handle_message` of [`PexState`](crate::PexState::handle_message) or
+/// [`Swarm`](crate::Swarm::handle_message) refused a ut_pex message. The state is left
+/// exactly as it was (only the error counter in
 /// [`Stats`](crate::Stats) moves); whether to disconnect is the host's decision — BEP 11:
 /// "Clients may disconnect peers that egregiously violate these constraints."
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,8 +81,13 @@ pub enum MessageError {
     /// The payload is not a usable bencoded dictionary.
     Decode(DecodeError),
     /// A flood: more than [`Config::flood_limit`](crate::Config::flood_limit) messages
-    /// arrived within its window (libtorrent's rule: the 7th message within 60 s). BEP 11:
-    /// "Clients must batch updates to send no more than 1 PEX message per minute."
+    /// arrived within its window (libtorrent's rule: the 7th message within 60 s).
+    ///
+    /// Senders are held to one message per minute, but the receiving threshold is looser on
+    /// purpose: the PEX conventions BEP 11 grew from ask that "there should be some tolerance
+    /// to clients that send a PEX message just under a minute since the last", and BEP 11
+    /// only allows acting on egregious cases: "Clients may disconnect peers that egregiously
+    /// violate these constraints."
     TooFrequent {
         /// Messages accepted within the window before this one.
         accepted: usize,
@@ -127,8 +134,10 @@ impl std::error::Error for MessageError {
     }
 }
 
-/// Why [`PexState::handle_extended_handshake`](crate::PexState::handle_extended_handshake)
-/// refused a handshake payload; the state is left exactly as it was.
+/// Why `handle_extended_handshake` of
+/// [`PexState`](crate::PexState::handle_extended_handshake) or
+/// [`Swarm`](crate::Swarm::handle_extended_handshake) refused a handshake payload; the state
+/// is left as it was, but for [`Stats::errors_handshake`](crate::Stats::errors_handshake).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HandshakeError {
@@ -159,7 +168,7 @@ pub enum ConfigError {
     /// A send interval under 60 s: BEP 11 allows at most one message per minute, and the JS
     /// module disconnects peers whose messages arrive less than 60.000 s apart.
     SendIntervalTooShort,
-    /// A flood limit of 0 messages, or above [`FLOOD_SLOTS`](crate::FLOOD_SLOTS).
+    /// A flood limit of 0 messages, or more than 16.
     FloodLimitOutOfRange,
     /// A per-frame entry limit of 0 or above BEP 11's 50.
     FrameLimitOutOfRange,
@@ -169,7 +178,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::SendIntervalTooShort => "send interval must be at least 60 s",
-            Self::FloodLimitOutOfRange => "flood limit must be between 1 and FLOOD_SLOTS messages",
+            Self::FloodLimitOutOfRange => "flood limit must be between 1 and 16 messages",
             Self::FrameLimitOutOfRange => "per-frame entry limit must be between 1 and 50",
         })
     }

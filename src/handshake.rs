@@ -93,29 +93,22 @@ impl<'a> ExtendedHandshake<'a> {
         self.extension_id(UT_PEX)
     }
 
-    /// Every `(name, id)` of `m` whose id fits a byte, in wire order.
+    /// Every `(name, id)` of `m` whose id fits a byte, in wire order, however many there
+    /// are. A lazy walk over the already validated `m`: no allocation, no cap.
     pub fn extensions(&self) -> impl Iterator<Item = (&'a [u8], u8)> + 'a {
-        // `m` was validated while decoding, so re-walking it cannot fail; at most
-        // `EXTENSION_SLOTS` entries are kept, which is far more than any client registers.
-        let mut found = arrayvec::ArrayVec::<(&'a [u8], u8), EXTENSION_SLOTS>::new();
-        if let Some(raw) = self.m {
-            if let Ok(mut entries) = Entries::new(raw) {
-                while let Ok(Some((name, item))) = entries.next_entry() {
-                    if let Item::Int(Some(id)) = item {
-                        if let Ok(id) = u8::try_from(id) {
-                            let _ = found.try_push((name, id));
-                        }
-                    }
+        // `m` was validated while decoding, so re-walking it cannot fail: a failure would
+        // only end the walk early.
+        let mut entries = self.m.and_then(|raw| Entries::new(raw).ok());
+        std::iter::from_fn(move || loop {
+            let (name, item) = entries.as_mut()?.next_entry().ok()??;
+            if let Item::Int(Some(id)) = item {
+                if let Ok(id) = u8::try_from(id) {
+                    return Some((name, id));
                 }
             }
-        }
-        found.into_iter()
+        })
     }
 }
-
-/// How many `m` entries [`ExtendedHandshake::extensions`] reports; later ones are ignored.
-/// Clients register about ten (libtorrent: six).
-pub const EXTENSION_SLOTS: usize = 64;
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
@@ -258,6 +251,20 @@ mod tests {
         let hs = ExtendedHandshake::decode(b"d4:reqqi-1e13:metadata_sizei18446744073709551616ee")
             .unwrap();
         assert_eq!((hs.reqq, hs.metadata_size), (None, None));
+    }
+
+    /// A lookup by name must not depend on how many other extensions come first: a
+    /// handshake whose `m` registers 300 names sorting before `ut_pex` still enables it.
+    #[test]
+    fn ut_pex_found_after_many_other_extensions() {
+        let mut builder = HandshakeBuilder::new();
+        for i in 0..300 {
+            builder = builder.extension(&format!("a_ext_{i:03}"), (i % 255 + 1) as u8);
+        }
+        let payload = builder.extension(UT_PEX, 9).build();
+        let hs = ExtendedHandshake::decode(&payload).unwrap();
+        assert_eq!(hs.extensions().count(), 301);
+        assert_eq!(hs.ut_pex(), Some(9));
     }
 
     #[test]

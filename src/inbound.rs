@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use arrayvec::ArrayVec;
 
+use crate::codec::PexMessage;
 use crate::config::{Config, FLOOD_SLOTS};
 use crate::error::MessageError;
 use crate::event::{Event, EventQueue};
 use crate::flags::{canonical_addr, Peer, PeerFlags};
-use crate::message::PexMessage;
 use crate::stats::Stats;
 
 /// What a received message changed in the remote's claimed set, for the sending side.

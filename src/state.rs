@@ -3,12 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::codec::Frame;
 use crate::config::Config;
 use crate::error::{HandshakeError, MessageError};
 use crate::event::Event;
 use crate::flags::{Peer, PeerFlags};
 use crate::handshake::UT_PEX;
-use crate::message::Frame;
 use crate::stats::Stats;
 use crate::swarm::{ConnectionId, Direction, Swarm};
 
@@ -84,8 +84,13 @@ impl PexState {
     }
 
     /// How many peers the host added that are live now.
+    pub fn live_count(&self) -> usize {
+        self.swarm.live_count()
+    }
+
+    /// The same as [`live_count`](Self::live_count) (an older name that read like a list).
     pub fn live_peers(&self) -> usize {
-        self.swarm.live_peers()
+        self.live_count()
     }
 
     /// Counters for metrics.
@@ -98,12 +103,14 @@ impl PexState {
         self.swarm.config()
     }
 
+    #[doc(hidden)]
     /// Heap bytes held by the state's collections (capacity, not length): for memory
     /// accounting and the bounded-memory tests. Approximate for the B-tree collections.
     pub fn heap_bytes(&self) -> usize {
         self.swarm.heap_bytes()
     }
 
+    #[doc(hidden)]
     /// How many events wait to be polled (bounded: see [`Event`]).
     pub fn pending_events(&self) -> usize {
         self.swarm.pending_events(self.id)

@@ -5,21 +5,23 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::codec::{encode_frame, Frame};
 use crate::config::Config;
 use crate::error::{HandshakeError, MessageError};
 use crate::event::{Event, EventQueue};
 use crate::flags::{canonical_addr, Peer, PeerFlags};
 use crate::handshake::ExtendedHandshake;
 use crate::inbound::{is_dialable_ip, Claim, Inbound};
-use crate::message::{encode_frame, Frame};
 use crate::stats::Stats;
 use crate::timeline::{Batch, Cursor, Timeline};
 
-/// BEP 11 "filling underpopulated lists": below this many live connections in an address
-/// family, recently disconnected contacts may stay advertised…
-pub const UNDERPOPULATED: usize = 25;
-/// …up to this many per family.
-pub const MAX_HELD: usize = 25;
+/// BEP 11 "filling underpopulated lists": an address family with fewer live connections than
+/// this is underpopulated, and contacts that left it for one of the reasons of
+/// [`DisconnectReason`] may linger (stay advertised) for one more send interval.
+pub const UNDERPOPULATED_BELOW: usize = 25;
+/// BEP 11 "filling underpopulated lists": the most lingering contacts per address family
+/// ("up to 25"); one more makes the oldest leave.
+pub const MAX_LINGERING: usize = 25;
 
 /// Which side opened a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -193,9 +195,14 @@ impl Swarm {
         (!self.config.private).then_some(self.config.local_extension_id)
     }
 
-    /// How many peers are advertised as live (connected, plus held contacts).
-    pub fn live_peers(&self) -> usize {
+    /// How many peers are advertised as live (connected, plus lingering contacts).
+    pub fn live_count(&self) -> usize {
         self.timeline.live().len()
+    }
+
+    /// The same as [`live_count`](Self::live_count) (an older name that read like a list).
+    pub fn live_peers(&self) -> usize {
+        self.live_count()
     }
 
     /// Every live peer, in address order.
@@ -216,6 +223,7 @@ impl Swarm {
         self.slots.iter().filter(|s| s.conn.is_some()).count()
     }
 
+    #[doc(hidden)]
     /// Approximate heap bytes of the whole swarm.
     pub fn heap_bytes(&self) -> usize {
         let conns: usize = self
@@ -328,7 +336,7 @@ impl Swarm {
 
     /// Detaches a connection that ended. Its peer is dropped in the next frames of the other
     /// connections — or, for the reasons BEP 11 allows and while its family has fewer than
-    /// [`UNDERPOPULATED`] live connections, kept advertised for one more send interval first.
+    /// [`UNDERPOPULATED_BELOW`] live connections, kept advertised for one more send interval first.
     /// Its pending events are discarded.
     pub fn disconnect(&mut self, now: Instant, id: ConnectionId, reason: DisconnectReason) {
         self.observe(now);
@@ -574,11 +582,13 @@ impl Swarm {
         self.conn(id).map(|c| c.stats)
     }
 
+    #[doc(hidden)]
     /// How many events wait on `id`.
     pub fn pending_events(&self, id: ConnectionId) -> usize {
         self.conn(id).map_or(0, |c| c.events.len())
     }
 
+    #[doc(hidden)]
     /// Heap bytes held for connection `id` alone (its box, echo table, claims, events).
     pub fn connection_heap_bytes(&self, id: ConnectionId) -> usize {
         self.conn(id).map_or(0, |c| {
@@ -697,8 +707,11 @@ impl Swarm {
         let fam = family(addr);
         let connected = self.live_by_family[fam] - self.held[fam].len() - 1;
         let now = self.now;
-        if let (true, Some(now)) = (reason.allows_hold() && connected < UNDERPOPULATED, now) {
-            if self.held[fam].len() >= MAX_HELD {
+        if let (true, Some(now)) = (
+            reason.allows_hold() && connected < UNDERPOPULATED_BELOW,
+            now,
+        ) {
+            if self.held[fam].len() >= MAX_LINGERING {
                 self.release_oldest_held(fam);
             }
             self.held[fam].push_back((addr, now));
@@ -734,7 +747,7 @@ impl Swarm {
     }
 
     fn flush_held_if_populated(&mut self, fam: usize) {
-        while self.live_by_family[fam] - self.held[fam].len() >= UNDERPOPULATED
+        while self.live_by_family[fam] - self.held[fam].len() >= UNDERPOPULATED_BELOW
             && !self.held[fam].is_empty()
         {
             self.release_oldest_held(fam);

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use bt_bencode::{ByteString, Value};
 use quickcheck::{Arbitrary, Gen, QuickCheck, Testable};
-use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, EXTENSION_SLOTS};
+use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder};
 use ut_pex::message::{encode_frame, encode_payload, encoded_len, write_payload};
 use ut_pex::{canonical_addr, DecodeError, Frame, Peer, PeerFlags, PexMessage};
 
@@ -456,9 +456,7 @@ fn handshake_decode_is_total(bytes: &[u8]) -> bool {
                 .rev()
                 .find(|(name, _)| *name == b"ut_pex")
                 .map(|&(_, id)| id);
-            extensions.len() <= EXTENSION_SLOTS
-                && hs.ut_pex() == last_ut_pex
-                && (hs.has_extensions() || extensions.is_empty())
+            hs.ut_pex() == last_ut_pex && (hs.has_extensions() || extensions.is_empty())
         }
     }
 }
@@ -655,8 +653,6 @@ impl Arbitrary for BuilderInput {
                     .to_string();
             }
         }
-        // The decoder reports at most EXTENSION_SLOTS entries of `m`.
-        extensions.truncate(EXTENSION_SLOTS);
         Self {
             extensions,
             listen_port: Arbitrary::arbitrary(g),

@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use ut_pex::{DecodeError, Peer, PeerFlags, PexMessage, MAX_NESTING};
+use ut_pex::message::MAX_NESTING;
+use ut_pex::{DecodeError, Peer, PeerFlags, PexMessage};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()

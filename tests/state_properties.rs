@@ -16,7 +16,7 @@ use common::{decode_frame, observe, Decoded, Observed};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
 use ut_pex::handshake::HandshakeBuilder;
 use ut_pex::message::encode_payload;
-use ut_pex::{Config, Event, Peer, PeerFlags, PexState, MAX_DELTA};
+use ut_pex::{Config, Event, Peer, PeerFlags, PexState, MAX_PEERS_PER_MESSAGE};
 
 // ---- the address pools ------------------------------------------------------------------------
 
@@ -654,12 +654,12 @@ impl Runner {
         let max_added = if self.frames == 0 {
             self.knobs.initial_max
         } else {
-            MAX_DELTA
+            MAX_PEERS_PER_MESSAGE
         };
         check!(
             self,
             FrameLimits,
-            d.added.len() <= max_added && d.dropped.len() <= MAX_DELTA,
+            d.added.len() <= max_added && d.dropped.len() <= MAX_PEERS_PER_MESSAGE,
             "frame #{} with {} added and {} dropped",
             self.frames,
             d.added.len(),
@@ -668,7 +668,9 @@ impl Runner {
         self.frames += 1;
         cover(|c| {
             c.frames += 1;
-            c.full_frames += u64::from(d.added.len() == MAX_DELTA || d.dropped.len() == MAX_DELTA);
+            c.full_frames += u64::from(
+                d.added.len() == MAX_PEERS_PER_MESSAGE || d.dropped.len() == MAX_PEERS_PER_MESSAGE,
+            );
             c.frames_with_drops += u64::from(!d.dropped.is_empty());
             c.id_changes_with_frames += u64::from(self.last_id != 0 && self.last_id != d.ext_id);
         });

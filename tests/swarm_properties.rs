@@ -15,7 +15,7 @@ use ut_pex::handshake::HandshakeBuilder;
 use ut_pex::message::encode_payload;
 use ut_pex::{
     Config, ConnectionId, Direction, DisconnectReason, Event, Frame, Peer, PeerFlags, PexMessage,
-    Swarm, MAX_DELTA,
+    Swarm, MAX_PEERS_PER_MESSAGE,
 };
 
 // ---- address pools -------------------------------------------------------------------------
@@ -732,7 +732,7 @@ impl Harness {
             setup.per_frame
         };
         ensure!(
-            added.len() <= max_added && added.len() <= MAX_DELTA.max(setup.initial),
+            added.len() <= max_added && added.len() <= MAX_PEERS_PER_MESSAGE.max(setup.initial),
             "#{i}: {} added",
             added.len()
         );

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ut_pex::message::encode_payload;
 use ut_pex::{
     Config, ConnectionId, Direction, DisconnectReason, Event, Peer, PeerFlags, PexMessage, Swarm,
-    MAX_HELD, UNDERPOPULATED,
+    MAX_LINGERING, UNDERPOPULATED_BELOW,
 };
 
 const ALLOWED: [DisconnectReason; 3] = [
@@ -139,7 +139,10 @@ fn other_reason_drops_in_the_next_frame() {
 fn no_hold_once_the_family_has_25_connections_left() {
     // 25 live, one leaves: 24 remain, under the threshold: held.
     // 26 live, one leaves: 25 remain: dropped at once.
-    for (live, held) in [(UNDERPOPULATED, true), (UNDERPOPULATED + 1, false)] {
+    for (live, held) in [
+        (UNDERPOPULATED_BELOW, true),
+        (UNDERPOPULATED_BELOW + 1, false),
+    ] {
         let t0 = Instant::now();
         let mut swarm = Swarm::new(Config::default());
         let obs = observer(&mut swarm, t0, v4(1));
@@ -170,33 +173,33 @@ fn a_26th_held_contact_flushes_the_oldest() {
     let mut swarm = Swarm::new(Config::default());
     let obs = observer(&mut swarm, t0, v4(1));
     // One at a time: connect, then leave for an allowed reason; each stays held.
-    for i in 0..MAX_HELD as u32 {
+    for i in 0..MAX_LINGERING as u32 {
         let c = swarm.connect(t0, v4(100 + i), Direction::Outgoing, PeerFlags::EMPTY);
         swarm.disconnect(t0, c, DisconnectReason::LocalResourceLimits);
     }
-    assert!((0..MAX_HELD as u32).all(|i| swarm.is_live(v4(100 + i))));
-    assert_eq!(swarm.live_peers(), MAX_HELD + 1);
+    assert!((0..MAX_LINGERING as u32).all(|i| swarm.is_live(v4(100 + i))));
+    assert_eq!(swarm.live_peers(), MAX_LINGERING + 1);
     let first = drain(&mut swarm);
-    assert_eq!(to(&first, obs)[0].added.len(), MAX_HELD);
+    assert_eq!(to(&first, obs)[0].added.len(), MAX_LINGERING);
     let c = swarm.connect(secs(t0, 1), v4(200), Direction::Outgoing, PeerFlags::EMPTY);
     swarm.disconnect(secs(t0, 1), c, DisconnectReason::LocalResourceLimits);
     assert!(
         !swarm.is_live(v4(100)),
         "the oldest held contact is dropped"
     );
-    assert!((1..MAX_HELD as u32).all(|i| swarm.is_live(v4(100 + i))));
+    assert!((1..MAX_LINGERING as u32).all(|i| swarm.is_live(v4(100 + i))));
     assert!(swarm.is_live(v4(200)));
     // A connection attached now hears the held contacts but 100.
     let late = observer(&mut swarm, secs(t0, 2), v4(2));
     let sent = drain(&mut swarm);
-    let mut expected: Vec<_> = (1..MAX_HELD as u32).map(|i| v4(100 + i)).collect();
+    let mut expected: Vec<_> = (1..MAX_LINGERING as u32).map(|i| v4(100 + i)).collect();
     expected.insert(0, v4(1));
     expected.push(v4(200));
     assert_eq!(to(&sent, late)[0].added_addrs(), expected);
     // At 65 s the first 25 are dropped (100 flushed, the rest expired); 200 is held still.
     swarm.handle_timeout(secs(t0, 65));
     let sent = drain(&mut swarm);
-    let expected: Vec<_> = (0..MAX_HELD as u32).map(|i| v4(100 + i)).collect();
+    let expected: Vec<_> = (0..MAX_LINGERING as u32).map(|i| v4(100 + i)).collect();
     assert_eq!(to(&sent, obs)[0].dropped, expected);
     assert_eq!(to(&sent, obs)[0].added_addrs(), vec![v4(200), v4(2)]);
 }

@@ -19,11 +19,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use arbitrary::{Arbitrary, Unstructured};
-use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, EXTENSION_SLOTS, UT_PEX};
+use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, UT_PEX};
+use ut_pex::message::MAX_NESTING;
 use ut_pex::message::{encode_frame, encode_payload, encoded_len, write_payload};
 use ut_pex::{
     canonical_addr, Config, DecodeError, Event, Frame, MessageError, Peer, PeerFlags, PexMessage,
-    PexState, Stats, MAX_DELTA, MAX_NESTING,
+    PexState, Stats, MAX_PEERS_PER_MESSAGE,
 };
 
 /// The result of one check: `Err` describes the broken invariant.
@@ -412,7 +413,6 @@ fn reference_handshake<'a>(entries: &[(&'a [u8], RefValue<'a>)]) -> RefHandshake
                         RefValue::Int(Some(id)) => u8::try_from(*id).ok().map(|id| (*name, id)),
                         _ => None,
                     })
-                    .take(EXTENSION_SLOTS)
                     .collect();
                 hs.m = Some(ids);
             }
@@ -467,11 +467,6 @@ pub(crate) fn check_handshake(data: &[u8]) -> Check {
         metadata_size: hs.metadata_size,
     };
     ensure!(got == want, "handshake {got:?} != reference {want:?}");
-    ensure!(
-        extensions.len() <= EXTENSION_SLOTS,
-        "{} extensions reported",
-        extensions.len()
-    );
 
     // extension_id(name) is the last id given to name; names not in `m` are None.
     let last_id = |name: &[u8]| {
@@ -758,7 +753,7 @@ impl ConfigChoice {
             .initial_max_peers(usize::from(self.initial_max_peers))
             .local_extension_id(self.local_extension_id);
         config = config.clone().send_interval(interval).unwrap_or(config);
-        let entries = usize::from(self.max_entries_per_frame) % MAX_DELTA + 1;
+        let entries = usize::from(self.max_entries_per_frame) % MAX_PEERS_PER_MESSAGE + 1;
         config = config
             .clone()
             .max_entries_per_frame(entries)
@@ -770,7 +765,7 @@ impl ConfigChoice {
             config = config.max_message_size(usize::from(size));
         }
         if let Some((messages, window)) = self.flood {
-            let messages = usize::from(messages) % ut_pex::FLOOD_SLOTS + 1;
+            let messages = usize::from(messages) % 16 + 1;
             let window = Duration::from_secs(u64::from(window));
             config = config
                 .clone()
@@ -816,7 +811,7 @@ pub(crate) struct Limits {
 
 impl Limits {
     fn from_choice(choice: ConfigChoice, config: &Config) -> Self {
-        let per_frame = usize::from(choice.max_entries_per_frame) % MAX_DELTA + 1;
+        let per_frame = usize::from(choice.max_entries_per_frame) % MAX_PEERS_PER_MESSAGE + 1;
         Self {
             interval: config.get_send_interval(),
             initial_max: usize::from(choice.initial_max_peers).max(1),
@@ -936,7 +931,7 @@ impl Model {
             self.limits.per_frame
         );
         ensure!(
-            self.limits.per_frame <= MAX_DELTA,
+            self.limits.per_frame <= MAX_PEERS_PER_MESSAGE,
             "per-frame limit above BEP 11's 50"
         );
         let mut in_frame = BTreeSet::new();

@@ -549,6 +549,28 @@ mod tests {
         Peer::new(s.parse().unwrap(), PeerFlags::from_bits(flags))
     }
 
+    /// The sizes `Config::max_message_size` quotes: a full frame (50 added and 50 dropped,
+    /// one family) is 694 bytes in IPv4 and 1,897 in IPv6, header included.
+    #[test]
+    fn full_frame_sizes() {
+        let full = |v6: bool| {
+            let addr = |i: u16| -> SocketAddr {
+                if v6 {
+                    SocketAddr::new(std::net::Ipv6Addr::from(u128::from(i) + 1).into(), i + 1)
+                } else {
+                    SocketAddr::new(Ipv4Addr::from(u32::from(i) + 1).into(), i + 1)
+                }
+            };
+            let added: Vec<Peer> = (0..50)
+                .map(|i| Peer::new(addr(i), PeerFlags::SEED))
+                .collect();
+            let dropped: Vec<SocketAddr> = (50..100).map(addr).collect();
+            encode_frame(1, &added, &dropped).len()
+        };
+        assert_eq!(full(false), 694);
+        assert_eq!(full(true), 1_897);
+    }
+
     #[test]
     fn encodes_keys_sorted_with_flags() {
         let added = [peer("1.2.3.4:5", 0x02), peer("[::1]:7", 0x10)];
@@ -645,8 +667,8 @@ mod tests {
             Err(DecodeError::TooDeep { .. })
         ));
         let mut ok = b"d1:a".to_vec();
-        ok.extend(std::iter::repeat(b'l').take(crate::MAX_NESTING - 1));
-        ok.extend(std::iter::repeat(b'e').take(crate::MAX_NESTING));
+        ok.extend(std::iter::repeat(b'l').take(crate::bencode::MAX_NESTING - 1));
+        ok.extend(std::iter::repeat(b'e').take(crate::bencode::MAX_NESTING));
         assert_eq!(PexMessage::decode(&ok), Ok(PexMessage::default()));
     }
 }
