@@ -19,7 +19,7 @@ mod timeline;
 /// BEP 11: "The PEX message payload is a bencoded dictionary with the following keys:
 /// `added`, `added.f`, `added6`, `added6.f`, `dropped`, `dropped6`". Decoding is
 /// [`PexMessage::decode`](crate::PexMessage::decode); a whole peer-wire message is a
-/// [`Frame`](crate::Frame).
+/// [`Frame`] (both at the crate root).
 pub mod message {
     pub use crate::bencode::MAX_NESTING;
     pub use crate::codec::{
