@@ -817,7 +817,7 @@ impl Limits {
             initial_max: usize::from(choice.initial_max_peers).max(1),
             per_frame,
             remote_cap: config.get_max_remote_peers(),
-            max_message: choice.max_message_size.map_or(64 * 1024, usize::from),
+            max_message: config.get_max_message_size(),
             private: config.is_private(),
         }
     }
