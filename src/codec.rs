@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use crate::bencode::{Entries, Item};
 use crate::error::DecodeError;
-use crate::flags::{Peer, PeerFlags};
+use crate::peer::{Peer, PeerFlags};
 
 /// Bytes of one compact IPv4 entry.
 pub const V4_ENTRY_LEN: usize = 6;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::flags::Peer;
+use crate::peer::Peer;
 
 /// A fact for the host, from [`PexState::poll_event`](crate::PexState::poll_event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

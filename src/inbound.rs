@@ -1,23 +1,28 @@
 //! The receiving side of one connection: what the remote claims, flood detection, and the
-//! address hygiene rules. Shared by [`PexState`](crate::PexState) and the swarm type.
+//! rules that decide which announced entries count.
+//!
+//! A message goes through two steps. [`Inbound::admit`] decides whether it is taken at all
+//! (private torrent, size, flood window, decoding), and changes nothing on refusal.
+//! [`Inbound::apply`] then updates the claimed set entry by entry, drops first, and reports
+//! every accepted change as a [`Claim`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use arrayvec::ArrayVec;
 
+use crate::addr::{canonical_addr, is_dialable_ip, is_local_scope};
 use crate::codec::PexMessage;
 use crate::config::{Config, FLOOD_SLOTS};
 use crate::error::MessageError;
-use crate::event::{Event, EventQueue};
-use crate::flags::{canonical_addr, Peer, PeerFlags};
+use crate::peer::{Peer, PeerFlags};
 use crate::stats::Stats;
 
-/// What a received message changed in the remote's claimed set, for the sending side.
+/// An accepted change to the remote's claimed set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Claim {
-    /// The remote now claims this address (so we must not echo it back).
-    Added(SocketAddr),
+    /// The remote now claims this peer (a candidate for the host; never echoed back).
+    Added(Peer),
     /// The remote no longer claims this address.
     Dropped(SocketAddr),
 }
@@ -66,19 +71,20 @@ impl Inbound {
         self.claims.capacity() * std::mem::size_of::<Peer>()
     }
 
-    /// Checks and applies one message. On `Err` nothing changed but the error counter.
-    pub(crate) fn handle(
+    /// Decides whether a message is taken: `Ok(None)` when it is ignored (a private
+    /// torrent), the decoded message when accepted (its arrival then counts in the flood
+    /// window). On `Err` nothing changed but the error counter.
+    pub(crate) fn admit<'p>(
         &mut self,
         now: Instant,
-        payload: &[u8],
+        payload: &'p [u8],
         config: &Config,
-        events: &mut EventQueue,
         stats: &mut Stats,
-        mut on_claim: impl FnMut(Claim),
-    ) -> Result<(), MessageError> {
+    ) -> Result<Option<PexMessage<'p>>, MessageError> {
         if config.private {
+            // BEP 27: a private torrent's peers come from its tracker only.
             stats.ignored_private += 1;
-            return Ok(());
+            return Ok(None);
         }
         if payload.len() > config.max_message_size {
             stats.errors_too_large += 1;
@@ -106,30 +112,43 @@ impl Inbound {
             stats.errors_decode += 1;
             MessageError::Decode(e)
         })?;
-
         if self.arrivals.len() >= config.flood_messages {
             self.arrivals.remove(0);
         }
         // `flood_messages <= FLOOD_SLOTS`, so there is room after the removal above.
         let _ = self.arrivals.try_push(now);
         stats.messages_received += 1;
+        Ok(Some(message))
+    }
 
-        // Only this many entries of each list are looked at: the claimed set cannot hold
-        // more, and it bounds the added-vs-dropped comparison below to a fixed cost.
-        let examine = config.max_remote_peers;
-        let dropped = || message.dropped().take(examine).map(canonical_addr);
-        let added = || {
-            message
-                .added()
-                .take(examine)
-                .map(|p| (canonical_addr(p.addr), p.flags))
-        };
+    /// Applies an admitted message to the claimed set: drops first, like libtorrent (they
+    /// make room for the adds), then adds. Every entry ignored is counted in `stats`.
+    ///
+    /// Only the first `max_remote_peers` entries of each list are looked at: the claimed set
+    /// cannot hold more, and it bounds the added-vs-dropped comparison to a fixed cost.
+    pub(crate) fn apply(
+        &mut self,
+        message: &PexMessage<'_>,
+        max_remote_peers: usize,
+        stats: &mut Stats,
+        mut on_claim: impl FnMut(Claim),
+    ) {
+        let examine = max_remote_peers;
         stats.ignored_over_cap += message.added_len().saturating_sub(examine) as u64;
         stats.ignored_over_cap += message.dropped_len().saturating_sub(examine) as u64;
+        let lists = Lists { message, examine };
+        self.apply_drops(lists, stats, &mut on_claim);
+        self.apply_adds(lists, max_remote_peers, stats, &mut on_claim);
+    }
 
-        // Drops first, like libtorrent: they make room for the adds.
-        for addr in dropped() {
-            if added().any(|(a, _)| a == addr) {
+    fn apply_drops(
+        &mut self,
+        lists: Lists<'_, '_>,
+        stats: &mut Stats,
+        mut on_claim: impl FnMut(Claim),
+    ) {
+        for addr in lists.dropped() {
+            if lists.added().any(|p| p.addr == addr) {
                 // BEP 11: "An added contact must not be dropped in the same message."
                 stats.ignored_added_and_dropped += 1;
                 continue;
@@ -138,40 +157,43 @@ impl Inbound {
                 Ok(i) => {
                     self.claims.remove(i);
                     stats.peers_dropped_received += 1;
-                    events.push(Event::PeerDropped(addr));
                     on_claim(Claim::Dropped(addr));
                 }
                 Err(_) => stats.ignored_unknown_drop += 1,
             }
         }
-        for (addr, flags) in added() {
-            if dropped().any(|a| a == addr) {
+    }
+
+    fn apply_adds(
+        &mut self,
+        lists: Lists<'_, '_>,
+        cap: usize,
+        stats: &mut Stats,
+        mut on_claim: impl FnMut(Claim),
+    ) {
+        for peer in lists.added() {
+            if lists.dropped().any(|a| a == peer.addr) {
                 stats.ignored_added_and_dropped += 1;
                 continue;
             }
-            if let Some(rule) = self.hygiene(addr) {
+            if let Some(rule) = self.hygiene(peer.addr) {
                 rule(stats);
                 continue;
             }
-            match self.find(addr) {
+            match self.find(peer.addr) {
                 Ok(_) => stats.ignored_duplicate += 1,
-                Err(_) if self.claims.len() >= config.max_remote_peers => {
-                    stats.ignored_over_cap += 1;
-                }
+                Err(_) if self.claims.len() >= cap => stats.ignored_over_cap += 1,
                 Err(i) => {
                     if self.claims.capacity() == 0 {
                         // One allocation up to the cap, so steady state never reallocates.
-                        self.claims.reserve_exact(config.max_remote_peers.min(256));
+                        self.claims.reserve_exact(cap.min(256));
                     }
-                    let peer = Peer::new(addr, flags);
                     self.claims.insert(i, peer);
                     stats.peers_added_received += 1;
-                    events.push(Event::PeerAdded(peer));
-                    on_claim(Claim::Added(addr));
+                    on_claim(Claim::Added(peer));
                 }
             }
         }
-        Ok(())
     }
 
     /// The hygiene rule an added address breaks, as the counter to bump; `None` if usable.
@@ -189,26 +211,26 @@ impl Inbound {
     }
 }
 
-/// Whether an IP can be dialled at all: not unspecified, multicast or broadcast. The one
-/// rule for received adds and for the host's own `add_peer`.
-pub(crate) fn is_dialable_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast()),
-        IpAddr::V6(ip) => !(ip.is_unspecified() || ip.is_multicast()),
-    }
+/// The examined part of a message's lists, in canonical form.
+#[derive(Clone, Copy)]
+struct Lists<'m, 'p> {
+    message: &'m PexMessage<'p>,
+    examine: usize,
 }
 
-/// Loopback, private (RFC 1918), link-local, or unique-local (fc00::/7): addresses that only
-/// mean something near the host that announces them.
-pub(crate) fn is_local_scope(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => is_local_scope(IpAddr::V4(v4)),
-            None => {
-                let first = ip.segments()[0];
-                ip.is_loopback() || (first & 0xffc0) == 0xfe80 || (first & 0xfe00) == 0xfc00
-            }
-        },
+impl<'p> Lists<'_, 'p> {
+    fn added(self) -> impl Iterator<Item = Peer> + 'p {
+        let examine = self.examine;
+        self.message
+            .added()
+            .take(examine)
+            .map(|p| Peer::new(canonical_addr(p.addr), p.flags))
+    }
+
+    fn dropped(self) -> impl Iterator<Item = SocketAddr> + 'p {
+        self.message
+            .dropped()
+            .take(self.examine)
+            .map(canonical_addr)
     }
 }

@@ -1,14 +1,19 @@
 #![forbid(unsafe_code)]
 #![doc = include_str!("../README.md")]
 
+mod addr;
 mod bencode;
 mod codec;
 mod config;
+mod conn;
 mod error;
 mod event;
-mod flags;
 pub mod handshake;
 mod inbound;
+mod live;
+mod peer;
+mod schedule;
+mod slots;
 mod state;
 mod stats;
 mod swarm;
@@ -28,13 +33,14 @@ pub mod message {
     };
 }
 
+pub use addr::canonical_addr;
 pub use codec::{Frame, PexMessage};
 pub use config::{Config, MAX_PEERS_PER_MESSAGE, MIN_SEND_INTERVAL};
 pub use error::{ConfigError, DecodeError, HandshakeError, MessageError};
 pub use event::Event;
-pub use flags::{canonical_addr, Peer, PeerFlags};
+pub use live::{DisconnectReason, MAX_LINGERING, UNDERPOPULATED_BELOW};
+pub use peer::{Peer, PeerFlags};
+pub use slots::ConnectionId;
 pub use state::PexState;
 pub use stats::Stats;
-pub use swarm::{
-    ConnectionId, Direction, DisconnectReason, Swarm, MAX_LINGERING, UNDERPOPULATED_BELOW,
-};
+pub use swarm::{Direction, Swarm};

@@ -3,14 +3,16 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::addr::{canonical_addr, is_usable};
 use crate::codec::Frame;
 use crate::config::Config;
+use crate::conn::{Conn, Next};
 use crate::error::{HandshakeError, MessageError};
 use crate::event::Event;
-use crate::flags::{Peer, PeerFlags};
-use crate::handshake::UT_PEX;
+use crate::handshake::{ExtendedHandshake, UT_PEX};
+use crate::peer::{Peer, PeerFlags};
 use crate::stats::Stats;
-use crate::swarm::{ConnectionId, Direction, Swarm};
+use crate::timeline::{Batch, Compactor, Timeline};
 
 /// PEX for one peer connection, as a pure state machine: inputs in, frames, events and a
 /// deadline out. It never reads a clock, opens a socket, spawns or draws a random number.
@@ -30,18 +32,33 @@ use crate::swarm::{ConnectionId, Direction, Swarm};
 /// do, the latest one seen counts (nothing panics, whatever instants are passed).
 #[derive(Debug)]
 pub struct PexState {
-    /// The engine: a swarm with this one connection. Its live set is what the host added;
-    /// the connection's cursor into it is this state's outgoing side.
-    swarm: Swarm,
-    id: ConnectionId,
+    config: Config,
+    /// The peers the host added, as a log the connection walks: the same engine a
+    /// [`Swarm`](crate::Swarm) shares between its connections, here with one reader.
+    timeline: Timeline,
+    conn: Conn,
+    /// The latest instant seen (commands without `now` schedule from it).
+    now: Option<Instant>,
+    /// Whether a frame is due, to be built when polled (with the remote id of that moment).
+    due: bool,
+    batch: Batch,
+    compactor: Compactor,
 }
 
 impl PexState {
     /// A new state: stopped, and disabled until the remote's handshake advertises `ut_pex`.
     pub fn new(config: Config) -> Self {
-        let mut swarm = Swarm::new(config);
-        let id = swarm.attach(Direction::Incoming, PeerFlags::EMPTY);
-        Self { swarm, id }
+        let timeline = Timeline::default();
+        let conn = Conn::new(&timeline);
+        Self {
+            config,
+            timeline,
+            conn,
+            now: None,
+            due: false,
+            batch: Batch::default(),
+            compactor: Compactor::default(),
+        }
     }
 
     // ---- getters --------------------------------------------------------------------------
@@ -49,7 +66,7 @@ impl PexState {
     /// The id to register `ut_pex` under in our own extended handshake's `m`, or `None` for a
     /// private torrent, whose handshake must not advertise it (BEP 27).
     pub fn local_extension_id(&self) -> Option<u8> {
-        self.swarm.local_extension_id()
+        (!self.config.private).then_some(self.config.local_extension_id)
     }
 
     /// The extension name, `"ut_pex"`.
@@ -59,33 +76,33 @@ impl PexState {
 
     /// The id the remote gave `ut_pex` (0: not advertised or turned off).
     pub fn remote_extension_id(&self) -> u8 {
-        self.swarm.remote_extension_id(self.id)
+        self.conn.remote_id()
     }
 
     /// Whether the remote has `ut_pex` on (a non-zero id) and the torrent is not private.
     pub fn is_enabled(&self) -> bool {
-        self.swarm.is_enabled(self.id)
+        self.conn.is_enabled(&self.config)
     }
 
     /// Whether the host called [`start`](Self::start) (and not [`stop`](Self::stop) since).
     pub fn is_started(&self) -> bool {
-        self.swarm.is_started(self.id)
+        self.conn.is_started()
     }
 
     /// The peers the remote currently claims to be connected to, sorted by address. The
     /// connection that announced a peer is the one to ask for a BEP 55 holepunch rendezvous.
     pub fn remote_peers(&self) -> impl Iterator<Item = Peer> + '_ {
-        self.swarm.remote_peers(self.id)
+        self.conn.claims().iter().copied()
     }
 
     /// Whether the remote currently claims `addr`, and with which flags.
     pub fn remote_claims(&self, addr: SocketAddr) -> Option<PeerFlags> {
-        self.swarm.remote_claims(self.id, addr)
+        self.conn.claimed_flags(canonical_addr(addr))
     }
 
     /// How many peers the host added that are live now.
     pub fn live_count(&self) -> usize {
-        self.swarm.live_count()
+        self.timeline.live().len()
     }
 
     /// The same as [`live_count`](Self::live_count) (an older name that read like a list).
@@ -95,25 +112,28 @@ impl PexState {
 
     /// Counters for metrics.
     pub fn stats(&self) -> Stats {
-        self.swarm.stats(self.id).unwrap_or_default()
+        self.conn.stats()
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        self.swarm.config()
+        &self.config
     }
 
     #[doc(hidden)]
     /// Heap bytes held by the state's collections (capacity, not length): for memory
     /// accounting and the bounded-memory tests. Approximate for the B-tree collections.
     pub fn heap_bytes(&self) -> usize {
-        self.swarm.heap_bytes()
+        self.timeline.heap_bytes()
+            + self.conn.heap_bytes()
+            + self.batch.heap_bytes()
+            + self.compactor.heap_bytes()
     }
 
     #[doc(hidden)]
     /// How many events wait to be polled (bounded: see [`Event`]).
     pub fn pending_events(&self) -> usize {
-        self.swarm.pending_events(self.id)
+        self.conn.pending_events()
     }
 
     // ---- handlers -------------------------------------------------------------------------
@@ -127,14 +147,23 @@ impl PexState {
         now: Instant,
         payload: &[u8],
     ) -> Result<(), HandshakeError> {
-        self.swarm.handle_extended_handshake(now, self.id, payload)
+        let handshake = ExtendedHandshake::decode(payload).map_err(|e| {
+            self.conn.stats_mut().errors_handshake += 1;
+            HandshakeError::Decode(e)
+        })?;
+        match handshake.ut_pex() {
+            Some(ext) => self.set_remote_extension_id(now, ext),
+            None => self.handle_timeout(now),
+        }
+        Ok(())
     }
 
     /// Sets the remote's `ut_pex` id, for hosts that parse the handshake themselves; 0
     /// disables. Emits [`Event::Enabled`] / [`Event::Disabled`] on a change between zero and
     /// non-zero. A new id is used from the next frame on: frames are built when polled.
     pub fn set_remote_extension_id(&mut self, now: Instant, id: u8) {
-        self.swarm.set_remote_extension_id(now, self.id, id);
+        self.conn.set_remote_id(id, &self.config);
+        self.handle_timeout(now);
     }
 
     /// Tells the state the remote's dial address (its IP, and its listen port if known).
@@ -142,7 +171,9 @@ impl PexState {
     /// addresses it sends (loopback, private, link-local, unique-local) are ignored, as
     /// libtorrent does; they are kept otherwise.
     pub fn set_remote_address(&mut self, addr: SocketAddr) {
-        self.swarm.set_remote_address(self.id, addr);
+        let addr = canonical_addr(addr);
+        self.conn.set_echo_addr(addr);
+        self.conn.set_remote_ip(addr.ip());
     }
 
     /// Handles a received ut_pex payload (the host routed it here by *our* local extension
@@ -163,13 +194,19 @@ impl PexState {
     /// flood ([`Config::flood_limit`]); the state is then exactly as before (only the error
     /// counter moves). The crate never disconnects anyone: the host decides.
     pub fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
-        self.swarm.handle_message(now, self.id, payload)
+        self.conn
+            .handle_message(now, payload, &self.config, &self.timeline)?;
+        self.handle_timeout(now);
+        Ok(())
     }
 
     /// Handles time passing: sends what is due. Spurious or early calls are harmless, and
     /// afterwards [`poll_timeout`](Self::poll_timeout) is `None` or later than `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.swarm.handle_timeout(now);
+        let now = self.observe(now);
+        if !self.due {
+            self.due = matches!(self.next(), Some(t) if t <= now);
+        }
     }
 
     // ---- commands -------------------------------------------------------------------------
@@ -177,12 +214,14 @@ impl PexState {
     /// Starts sending (the JS module's `start()`). The first frame goes out as soon as the
     /// remote has `ut_pex` on and there is a peer to announce.
     pub fn start(&mut self, now: Instant) {
-        self.swarm.start(now, self.id);
+        self.conn.set_started(true);
+        self.handle_timeout(now);
     }
 
     /// Stops sending; receiving goes on. Peers added meanwhile are sent after `start`.
     pub fn stop(&mut self) {
-        self.swarm.stop(self.id);
+        self.conn.set_started(false);
+        self.due = false;
     }
 
     /// Forgets everything learned and queued, and stops (the JS module's `reset()`): the
@@ -193,8 +232,12 @@ impl PexState {
     /// "only signaling added peers without ever dropping them is non-compliant"). The send
     /// spacing and flood window are kept too, so a reset never lets a frame out early.
     pub fn reset(&mut self) {
-        self.swarm.stop(self.id);
-        self.swarm.reset_connection(self.id);
+        self.stop();
+        let live: Vec<SocketAddr> = self.timeline.live().keys().copied().collect();
+        for addr in live {
+            self.drop_peer(addr);
+        }
+        self.conn.forget_claims();
     }
 
     /// Announces that we are connected to a peer (the JS module's `addPeer`): its dial
@@ -205,11 +248,11 @@ impl PexState {
     /// address.
     /// Adding a live peer again only updates its flags, for a frame not yet sent.
     pub fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) {
-        let usable = self.swarm.add_peer(addr, flags) || self.swarm.is_live(addr);
-        if !usable {
-            if let Some(stats) = self.swarm.stats_mut(self.id) {
-                stats.ignored_local_unusable += 1;
-            }
+        let addr = canonical_addr(addr);
+        if is_usable(addr) {
+            self.timeline.connected(addr, flags);
+        } else {
+            self.conn.stats_mut().ignored_local_unusable += 1;
         }
     }
 
@@ -217,7 +260,9 @@ impl PexState {
     /// later frame only if the peer was advertised to this remote; a peer not yet sent is
     /// simply never sent.
     pub fn drop_peer(&mut self, addr: SocketAddr) {
-        self.swarm.drop_peer(addr);
+        if self.timeline.disconnected(canonical_addr(addr)) {
+            self.compact();
+        }
     }
 
     // ---- outputs --------------------------------------------------------------------------
@@ -231,20 +276,56 @@ impl PexState {
     /// first out.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Frame> {
-        self.swarm.poll_transmit().map(|(_, frame)| frame)
+        let now = self.now?;
+        if !std::mem::take(&mut self.due) {
+            return None;
+        }
+        let frame = self
+            .conn
+            .build_frame(&self.timeline, &mut self.batch, &self.config, now);
+        self.compact();
+        frame
     }
 
     /// The next fact for the host: PEX turned on or off, a peer the remote announced or
     /// dropped. Poll after every input until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.swarm.poll_event().map(|(_, event)| event)
+        self.conn.poll_event()
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
     /// scheduled. May be in the past (call it right away).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.swarm.poll_timeout()
+        if self.due {
+            // A frame is waiting for `poll_transmit`: nothing to time until it is taken.
+            return None;
+        }
+        self.next()
+    }
+
+    // ---- internals ------------------------------------------------------------------------
+
+    /// Records `now`, keeping the latest instant if time went backwards.
+    fn observe(&mut self, now: Instant) -> Instant {
+        let latest = self.now.map_or(now, |seen| seen.max(now));
+        self.now = Some(latest);
+        latest
+    }
+
+    /// When the connection's next frame is due, if it has news and may send.
+    fn next(&self) -> Option<Instant> {
+        let now = self.now?;
+        match self.conn.next(&self.timeline, &self.config, now) {
+            Next::At(t) => Some(t),
+            Next::Never | Next::Waiting => None,
+        }
+    }
+
+    fn compact(&mut self) {
+        let conn = &self.conn;
+        self.compactor
+            .run(&mut self.timeline, 1, || std::iter::once(conn.cursor()));
     }
 }

@@ -1,6 +1,10 @@
 //! [`Stats`]: counters for metrics.
 
-/// Counters of what a [`PexState`](crate::PexState) sent, received and ignored, for metrics.
+use crate::codec::Frame;
+use crate::timeline::Batch;
+
+/// Counters of what one connection sent, received and ignored, for metrics: from
+/// [`PexState::stats`](crate::PexState::stats) or [`Swarm::stats`](crate::Swarm::stats).
 /// Every counter only grows (a [`reset`](crate::PexState::reset) keeps them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,4 +49,14 @@ pub struct Stats {
     pub errors_too_frequent: u64,
     /// [`HandshakeError`](crate::HandshakeError)s.
     pub errors_handshake: u64,
+}
+
+impl Stats {
+    /// Counts a frame handed out, with the entries it carries.
+    pub(crate) fn record_sent(&mut self, frame: &Frame, batch: &Batch) {
+        self.frames_sent += 1;
+        self.bytes_sent += frame.len() as u64;
+        self.peers_added_sent += batch.added.len() as u64;
+        self.peers_dropped_sent += batch.dropped.len() as u64;
+    }
 }

@@ -10,10 +10,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
-use crate::flags::{Peer, PeerFlags};
+use crate::peer::{Peer, PeerFlags};
+
+mod cursor;
+
+pub(crate) use cursor::{Compactor, Cursor};
 
 /// Sequence numbers start at 1, so a cursor at 0 has seen nothing.
-type Seq = u64;
+pub(crate) type Seq = u64;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -115,14 +119,14 @@ impl Timeline {
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
     /// has walked past the drop (nothing left to send) or not yet reached the add (it will
     /// never hear of a peer that has come and gone) — except pairs of an address some cursor
-    /// keeps (see [`Cursor::kept`]): that cursor's remote still has the peer and must hear
+    /// keeps (see [`Cursor::returning`]): that cursor's remote still has the peer and must hear
     /// its drop. Both slices must be sorted.
-    pub(crate) fn compact(&mut self, sorted_cursors: &[Seq], sorted_kept: &[SocketAddr]) {
+    pub(crate) fn compact(&mut self, sorted_cursors: &[Seq], sorted_returning: &[SocketAddr]) {
         let needed = |addr: &SocketAddr, add: Seq, drop: Seq| {
             // The first cursor at or after the add: is it before the drop?
             let i = sorted_cursors.partition_point(|&c| c < add);
             sorted_cursors.get(i).is_some_and(|&c| c < drop)
-                || sorted_kept.binary_search(addr).is_ok()
+                || sorted_returning.binary_search(addr).is_ok()
         };
         let before = self.entries.len();
         self.entries.retain(|e| match e.kind {
@@ -147,7 +151,7 @@ impl Timeline {
         &self,
         cursor: &mut Cursor,
         batch: &mut Batch,
-        withhold: impl Fn(SocketAddr) -> bool,
+        suppress: impl Fn(SocketAddr) -> bool,
     ) {
         if cursor.position == 0 {
             // The first walk: the connection hears the live set of now, so pairs that
@@ -155,24 +159,24 @@ impl Timeline {
             // full first frame could name a peer that left, its drop beyond the cap).
             cursor.attached_at = self.head + 1;
         }
-        // Peers held back earlier and released since go first: they are the oldest news.
+        // Peers suppressed earlier and released since go first: they are the oldest news.
         // The rule that held them back is asked again (the remote may be that very peer).
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added && !echo.readd.is_empty() {
                 let addr = echo.readd.remove(0);
                 match self.live.get(&addr) {
-                    Some(&(_, flags)) if !withhold(addr) => {
+                    Some(&(_, flags)) if !suppress(addr) => {
                         batch.added.push(Peer::new(addr, flags));
                     }
                     // Held back again, or gone (its drop, still ahead, must be skipped).
-                    _ => echo.withheld.push(addr),
+                    _ => echo.suppressed.push(addr),
                 }
             }
         }
         let start = self.entries.partition_point(|e| e.seq <= cursor.position);
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind {
-                Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &withhold),
+                Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &suppress),
                 Kind::Drop { .. } => {
                     // Connected again since (a later add): the drop would be stale news.
                     let back = self
@@ -197,21 +201,21 @@ fn walk_add(
     dropped_at: Option<Seq>,
     cursor: &mut Cursor,
     batch: &mut Batch,
-    withhold: impl Fn(SocketAddr) -> bool,
+    suppress: impl Fn(SocketAddr) -> bool,
 ) -> bool {
     // Came and went before this connection attached: never its news.
     if dropped_at.is_some_and(|d| d < cursor.attached_at) {
         return true;
     }
     // Its previous drop was skipped because it came back: the remote still has it.
-    if cursor.take_kept(entry.addr) {
+    if cursor.take_returning(entry.addr) {
         return true;
     }
     // Held back: a peer that has already left (its drop is further on, maybe beyond this
     // frame: announcing it now would add a peer that is not live), or one the echo rule
     // keeps from this remote. Its drop is then skipped too.
-    if dropped_at.is_some() || withhold(entry.addr) {
-        cursor.withhold(entry.addr);
+    if dropped_at.is_some() || suppress(entry.addr) {
+        cursor.suppress(entry.addr);
         return true;
     }
     if let Some(i) = batch.dropped.iter().position(|&a| a == entry.addr) {
@@ -235,7 +239,7 @@ fn walk_drop(entry: &Entry, back: bool, cursor: &mut Cursor, batch: &mut Batch) 
     // The peer is connected again: skip this drop and the add that brought it back, so no
     // frame drops a live peer (the drop and re-add may fall in different frames).
     if back {
-        cursor.keep(entry.addr);
+        cursor.note_returning(entry.addr);
         return true;
     }
     if let Some(i) = batch.added.iter().position(|p| p.addr == entry.addr) {
@@ -270,149 +274,10 @@ impl Batch {
     pub(crate) fn is_empty(&self) -> bool {
         self.added.is_empty() && self.dropped.is_empty()
     }
-}
-
-/// One connection's position in the [`Timeline`].
-#[derive(Debug, Default)]
-pub(crate) struct Cursor {
-    /// The seq of the last entry walked.
-    position: Seq,
-    /// The timeline's head when the connection attached: add/drop pairs complete before it
-    /// are none of this connection's business.
-    attached_at: Seq,
-    /// Peers held back from this remote; allocated only when there are any.
-    echo: Option<Box<Echo>>,
-}
-
-/// Peers held back from one connection: those that left before it heard of them, and, for
-/// echo suppression, those its remote told us about or is (BEP 11 has no use for those).
-#[derive(Debug, Default)]
-struct Echo {
-    /// Peers whose add was walked but not sent: their drop must not be sent either.
-    withheld: Vec<SocketAddr>,
-    /// Withheld peers the remote stopped claiming while still live: news again.
-    readd: Vec<SocketAddr>,
-    /// Peers whose drop was skipped because they connected again: their next add is
-    /// skipped too (the remote never stopped having them).
-    kept: Vec<SocketAddr>,
-}
-
-impl Echo {
-    fn len(&self) -> usize {
-        self.withheld.len() + self.readd.len() + self.kept.len()
-    }
-}
-
-impl Cursor {
-    /// A cursor for a connection attaching now: it starts at the beginning of the log, so
-    /// the live set comes first, and skips pairs that completed before `head`.
-    pub(crate) fn attach(timeline: &Timeline) -> Self {
-        Self {
-            position: 0,
-            attached_at: timeline.head() + 1,
-            echo: None,
-        }
-    }
-
-    pub(crate) fn position(&self) -> Seq {
-        self.position
-    }
-
-    /// Peers whose drop this cursor skipped because they came back: it still has to walk
-    /// their re-add (and maybe a later drop), so compaction must leave those entries.
-    pub(crate) fn kept(&self) -> &[SocketAddr] {
-        self.echo.as_ref().map_or(&[], |e| &e.kept)
-    }
-
-    /// Whether the walk has anything left to look at.
-    pub(crate) fn has_pending(&self, timeline: &Timeline) -> bool {
-        self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
-    }
-
-    /// Records that `addr`'s add is held back.
-    ///
-    /// The side table needs no cap of its own: each entry stands for a pair of log entries
-    /// this cursor is between (a held-back add whose drop is ahead, a skipped drop whose
-    /// re-add is ahead), or for a live peer to re-add; so it is bounded by the host's live
-    /// set and the log it has not walked yet, and a remote cannot grow it.
-    fn withhold(&mut self, addr: SocketAddr) {
-        self.echo
-            .get_or_insert_with(Box::default)
-            .withheld
-            .push(addr);
-    }
-
-    /// Records that `addr`'s drop is skipped because it is back (see [`withhold`](Self::withhold)
-    /// for the bound).
-    fn keep(&mut self, addr: SocketAddr) {
-        self.echo.get_or_insert_with(Box::default).kept.push(addr);
-    }
-
-    /// If `addr`'s drop was skipped, forgets that and returns true: skip its re-add.
-    fn take_kept(&mut self, addr: SocketAddr) -> bool {
-        let Some(echo) = self.echo.as_deref_mut() else {
-            return false;
-        };
-        let found = remove(&mut echo.kept, addr);
-        self.free_empty_echo();
-        found
-    }
-
-    fn free_empty_echo(&mut self) {
-        if self.echo.as_ref().is_some_and(|e| e.len() == 0) {
-            self.echo = None;
-        }
-    }
-
-    /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
-    /// its drop must not be sent.
-    fn release(&mut self, addr: SocketAddr) -> bool {
-        let Some(echo) = self.echo.as_deref_mut() else {
-            return false;
-        };
-        let found = remove(&mut echo.withheld, addr) || remove(&mut echo.readd, addr);
-        self.free_empty_echo();
-        found
-    }
-
-    /// The remote stopped claiming `addr`: if we held it back and it is still live, it is
-    /// news for this remote again.
-    pub(crate) fn unclaimed(&mut self, addr: SocketAddr, timeline: &Timeline) {
-        if !timeline.is_live(addr) {
-            return; // its drop, still ahead of the cursor, must stay suppressed
-        }
-        if let Some(echo) = self.echo.as_deref_mut() {
-            if remove(&mut echo.withheld, addr) {
-                echo.readd.push(addr);
-            }
-        }
-    }
-
-    /// The remote now claims `addr`: a pending re-add of it is held back again.
-    pub(crate) fn claimed(&mut self, addr: SocketAddr) {
-        if let Some(echo) = self.echo.as_deref_mut() {
-            if remove(&mut echo.readd, addr) {
-                echo.withheld.push(addr);
-            }
-        }
-    }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.echo.as_ref().map_or(0, |e| {
-            std::mem::size_of::<Echo>()
-                + (e.withheld.capacity() + e.readd.capacity() + e.kept.capacity())
-                    * std::mem::size_of::<SocketAddr>()
-        })
-    }
-}
-
-fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
-    match list.iter().position(|&a| a == addr) {
-        Some(i) => {
-            list.swap_remove(i);
-            true
-        }
-        None => false,
+        self.added.capacity() * std::mem::size_of::<Peer>()
+            + self.dropped.capacity() * std::mem::size_of::<SocketAddr>()
     }
 }
 

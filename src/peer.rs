@@ -1,4 +1,4 @@
-//! BEP 11 peer flags and the [`Peer`] type.
+//! A peer as PEX names it: [`Peer`], an address with its BEP 11 [`PeerFlags`].
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -123,18 +123,6 @@ impl Peer {
     }
 }
 
-/// The canonical form of an address for PEX: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`)
-/// becomes plain IPv4, so one peer has one key whichever family a client used for it.
-pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => addr,
-        },
-        SocketAddr::V4(_) => addr,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,16 +147,5 @@ mod tests {
     #[test]
     fn from_bits_keeps_reserved_bits() {
         assert_eq!(PeerFlags::from_bits(0xff).bits(), 0xff);
-    }
-
-    #[test]
-    fn mapped_v6_becomes_v4() {
-        let mapped: SocketAddr = "[::ffff:10.0.0.1]:80".parse().unwrap();
-        assert_eq!(
-            canonical_addr(mapped),
-            "10.0.0.1:80".parse::<SocketAddr>().unwrap()
-        );
-        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
-        assert_eq!(canonical_addr(v6), v6);
     }
 }

@@ -1,0 +1,191 @@
+//! [`Cursor`]: one connection's position in the [`Timeline`], and the [`Compactor`] that
+//! asks every cursor what the log must keep.
+
+use std::net::SocketAddr;
+
+use super::{Seq, Timeline};
+
+/// One connection's position in the [`Timeline`].
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    /// The seq of the last entry walked.
+    pub(super) position: Seq,
+    /// The timeline's head when the connection attached: add/drop pairs complete before it
+    /// are none of this connection's business.
+    pub(super) attached_at: Seq,
+    /// Peers held back from this remote; allocated only when there are any.
+    pub(super) echo: Option<Box<Echo>>,
+}
+
+/// Peers held back from one connection: those that left before it heard of them, and, for
+/// echo suppression, those its remote told us about or is (BEP 11 has no use for those).
+#[derive(Debug, Default)]
+pub(super) struct Echo {
+    /// Peers whose add was walked but not sent: their drop must not be sent either.
+    pub(super) suppressed: Vec<SocketAddr>,
+    /// Suppressed peers the remote stopped claiming while still live: news again.
+    pub(super) readd: Vec<SocketAddr>,
+    /// Peers whose drop was skipped because they connected again: their next add is
+    /// skipped too (the remote never stopped having them).
+    pub(super) returning: Vec<SocketAddr>,
+}
+
+impl Echo {
+    fn len(&self) -> usize {
+        self.suppressed.len() + self.readd.len() + self.returning.len()
+    }
+}
+
+impl Cursor {
+    /// A cursor for a connection attaching now: it starts at the beginning of the log, so
+    /// the live set comes first, and skips pairs that completed before `head`.
+    pub(crate) fn attach(timeline: &Timeline) -> Self {
+        Self {
+            position: 0,
+            attached_at: timeline.head() + 1,
+            echo: None,
+        }
+    }
+
+    pub(crate) fn position(&self) -> Seq {
+        self.position
+    }
+
+    /// Peers whose drop this cursor skipped because they came back: it still has to walk
+    /// their re-add (and maybe a later drop), so compaction must leave those entries.
+    pub(crate) fn returning(&self) -> &[SocketAddr] {
+        self.echo.as_ref().map_or(&[], |e| &e.returning)
+    }
+
+    /// Whether the walk has anything left to look at.
+    pub(crate) fn has_pending(&self, timeline: &Timeline) -> bool {
+        self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
+    }
+
+    /// Records that `addr`'s add is held back.
+    ///
+    /// The side table needs no cap of its own: each entry stands for a pair of log entries
+    /// this cursor is between (a held-back add whose drop is ahead, a skipped drop whose
+    /// re-add is ahead), or for a live peer to re-add; so it is bounded by the host's live
+    /// set and the log it has not walked yet, and a remote cannot grow it.
+    pub(super) fn suppress(&mut self, addr: SocketAddr) {
+        self.echo
+            .get_or_insert_with(Box::default)
+            .suppressed
+            .push(addr);
+    }
+
+    /// Records that `addr`'s drop is skipped because it is back (see [`suppress`](Self::suppress)
+    /// for the bound).
+    pub(super) fn note_returning(&mut self, addr: SocketAddr) {
+        self.echo
+            .get_or_insert_with(Box::default)
+            .returning
+            .push(addr);
+    }
+
+    /// If `addr`'s drop was skipped, forgets that and returns true: skip its re-add.
+    pub(super) fn take_returning(&mut self, addr: SocketAddr) -> bool {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return false;
+        };
+        let found = remove(&mut echo.returning, addr);
+        self.free_empty_echo();
+        found
+    }
+
+    fn free_empty_echo(&mut self) {
+        if self.echo.as_ref().is_some_and(|e| e.len() == 0) {
+            self.echo = None;
+        }
+    }
+
+    /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
+    /// its drop must not be sent.
+    pub(super) fn release(&mut self, addr: SocketAddr) -> bool {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return false;
+        };
+        let found = remove(&mut echo.suppressed, addr) || remove(&mut echo.readd, addr);
+        self.free_empty_echo();
+        found
+    }
+
+    /// The remote stopped claiming `addr`: if we held it back and it is still live, it is
+    /// news for this remote again.
+    pub(crate) fn unclaimed(&mut self, addr: SocketAddr, timeline: &Timeline) {
+        if !timeline.is_live(addr) {
+            return; // its drop, still ahead of the cursor, must stay suppressed
+        }
+        if let Some(echo) = self.echo.as_deref_mut() {
+            if remove(&mut echo.suppressed, addr) {
+                echo.readd.push(addr);
+            }
+        }
+    }
+
+    /// The remote now claims `addr`: a pending re-add of it is held back again.
+    pub(crate) fn claimed(&mut self, addr: SocketAddr) {
+        if let Some(echo) = self.echo.as_deref_mut() {
+            if remove(&mut echo.readd, addr) {
+                echo.suppressed.push(addr);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.echo.as_ref().map_or(0, |e| {
+            std::mem::size_of::<Echo>()
+                + (e.suppressed.capacity() + e.readd.capacity() + e.returning.capacity())
+                    * std::mem::size_of::<SocketAddr>()
+        })
+    }
+}
+
+fn remove(list: &mut Vec<SocketAddr>, addr: SocketAddr) -> bool {
+    match list.iter().position(|&a| a == addr) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Scratch space for compacting a [`Timeline`] under many cursors, kept between runs so a
+/// compaction allocates nothing once warm.
+#[derive(Debug, Default)]
+pub(crate) struct Compactor {
+    positions: Vec<Seq>,
+    returning: Vec<SocketAddr>,
+}
+
+impl Compactor {
+    /// Compacts `timeline` if that pays off, keeping what any of the `count` cursors still
+    /// needs. The count comes separately so that deciding not to compact (the usual case)
+    /// costs nothing per cursor.
+    pub(crate) fn run<'c, I: Iterator<Item = &'c Cursor>>(
+        &mut self,
+        timeline: &mut Timeline,
+        count: usize,
+        cursors: impl FnOnce() -> I,
+    ) {
+        if !timeline.wants_compaction(count) {
+            return;
+        }
+        self.positions.clear();
+        self.returning.clear();
+        for cursor in cursors() {
+            self.positions.push(cursor.position());
+            self.returning.extend_from_slice(cursor.returning());
+        }
+        self.positions.sort_unstable();
+        self.returning.sort_unstable();
+        timeline.compact(&self.positions, &self.returning);
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.positions.capacity() * std::mem::size_of::<Seq>()
+            + self.returning.capacity() * std::mem::size_of::<SocketAddr>()
+    }
+}
