@@ -1,6 +1,6 @@
 //! Codec benchmarks: this crate's ut_pex decoder and encoder against `bt_bencode` 0.8's
-//! `Value`, side by side, on the four payloads of `benches/data/` (see its README in the
-//! reference corpus: `max` 50+50 added and 50+50 dropped, `typical` 10 added and 2 dropped,
+//! `Value`, side by side, on the four payloads of `benches/data/` (each `.bin` with a
+//! `.txt` description beside it: `max` 50+50 added and 50+50 dropped, `typical` 10 added and 2 dropped,
 //! `empty` six empty keys, `unknown` typical plus an unknown nested key).
 //!
 //! Groups (criterion ids, also the directories under `target/criterion/`):

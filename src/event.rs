@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use crate::peer::Peer;
 
-/// A fact for the host, from [`PexState::poll_event`](crate::PexState::poll_event).
+/// A fact for the host, from [`PexState::poll_event`](crate::PexState::poll_event) or
+/// [`Swarm::poll_event`](crate::Swarm::poll_event) (with the connection it concerns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Event {

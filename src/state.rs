@@ -140,8 +140,9 @@ impl PexState {
 
     /// Handles the remote's BEP 10 extended handshake payload (the dictionary after
     /// `<20><0>`). Only `m.ut_pex` matters here; it may come again later (BEP 10: "the `m`
-    /// dictionary is additive": a handshake without `ut_pex` changes nothing, `ut_pex: 0`
-    /// turns it off). On `Err` the state is unchanged.
+    /// dictionary is additive": a handshake without `ut_pex` leaves PEX as it was, `ut_pex: 0`
+    /// turns it off). Like every handler, it also does what [`handle_timeout`](Self::handle_timeout)
+    /// would at `now`. On `Err` the state is exactly as before (only the error counter moves).
     pub fn handle_extended_handshake(
         &mut self,
         now: Instant,

@@ -479,7 +479,7 @@ const FIXTURES: [&[u8]; 14] = [
     include_bytes!("../benches/data/unknown.bin"),
 ];
 
-/// libtorrent 2.0.8's extended handshake, as in `interop.md`.
+/// libtorrent 2.0.8's extended handshake, as captured on the wire.
 const LIBTORRENT_HANDSHAKE: &[u8] = b"d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e11:upload_onlyi3e12:ut_holepunchi4e11:ut_metadatai2e6:ut_pexi1ee13:metadata_sizei123e4:reqqi500e11:upload_onlyi3e1:v18:libtorrent/2.0.8.06:yourip4:\x7f\x00\x00\x01e";
 
 // ---------------------------------------------------------------------------------------
