@@ -43,11 +43,13 @@ const MIN_MESSAGE_SIZE: usize = 2;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) send_interval: Duration,
-    pub(crate) initial_max_peers: usize,
-    pub(crate) max_entries_per_frame: usize,
-    pub(crate) max_remote_peers: usize,
-    pub(crate) max_message_size: usize,
-    pub(crate) flood_messages: usize,
+    // Counts are stored in the smallest type their range allows (a `PexState` carries its
+    // own `Config`): the setters take `usize` and saturate, the getters give `usize` back.
+    pub(crate) initial_max_peers: u32,
+    pub(crate) max_entries_per_frame: u8,
+    pub(crate) max_remote_peers: u32,
+    pub(crate) max_message_size: u32,
+    pub(crate) flood_messages: u8,
     pub(crate) flood_window: Duration,
     pub(crate) private: bool,
     pub(crate) local_extension_id: u8,
@@ -59,8 +61,8 @@ impl Default for Config {
             // "just over one minute", as the JS module: receivers that enforce 60 s exactly
             // (the JS module itself) must never see two frames closer than that.
             send_interval: Duration::from_secs(65),
-            initial_max_peers: MAX_PEERS_PER_MESSAGE,
-            max_entries_per_frame: MAX_PEERS_PER_MESSAGE,
+            initial_max_peers: MAX_PEERS_PER_MESSAGE as u32,
+            max_entries_per_frame: MAX_PEERS_PER_MESSAGE as u8,
             max_remote_peers: 200,
             max_message_size: 64 * 1024,
             // libtorrent's rule: the 7th message within 60 s is a flood.
@@ -85,14 +87,14 @@ impl Config {
     /// exempts the initial message from the 50-entry limit; peers beyond the cap follow in
     /// later frames.
     pub fn initial_max_peers(mut self, peers: usize) -> Self {
-        self.initial_max_peers = peers.max(1);
+        self.initial_max_peers = saturate(peers.max(1));
         self
     }
 
     /// The most `added` and the most `dropped` entries in a non-initial frame, counting IPv4
     /// and IPv6 together: 1 ..= [`MAX_PEERS_PER_MESSAGE`] (default 50).
     pub fn max_entries_per_frame(mut self, entries: usize) -> Result<Self, ConfigError> {
-        self.max_entries_per_frame = entries;
+        self.max_entries_per_frame = u8::try_from(entries).unwrap_or(u8::MAX);
         self.checked()
     }
 
@@ -100,7 +102,7 @@ impl Config {
     /// uTorrent stores; libtorrent keeps 50). Entries beyond it are ignored and counted in
     /// [`Stats::ignored_over_cap`](crate::Stats::ignored_over_cap).
     pub fn max_remote_peers(mut self, peers: usize) -> Self {
-        self.max_remote_peers = peers;
+        self.max_remote_peers = saturate(peers);
         self
     }
 
@@ -108,7 +110,7 @@ impl Config {
     /// over 500 KiB; at least 2 bytes, `de`: smaller values count as 2). A full message of
     /// 50 added and 50 dropped entries is 694 bytes in IPv4 and 1,897 in IPv6.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes.max(MIN_MESSAGE_SIZE);
+        self.max_message_size = saturate(bytes.max(MIN_MESSAGE_SIZE));
         self
     }
 
@@ -118,7 +120,7 @@ impl Config {
     /// measure 59.97 s, and transmission and anacrolix send an extra message after a
     /// re-handshake. `messages` must be 1 ..= 16.
     pub fn flood_limit(mut self, messages: usize, window: Duration) -> Result<Self, ConfigError> {
-        self.flood_messages = messages;
+        self.flood_messages = u8::try_from(messages).unwrap_or(u8::MAX);
         self.flood_window = window;
         self.checked()
     }
@@ -149,10 +151,10 @@ impl Config {
         if self.send_interval < MIN_SEND_INTERVAL {
             return Err(ConfigError::SendIntervalTooShort);
         }
-        if !(1..=MAX_PEERS_PER_MESSAGE).contains(&self.max_entries_per_frame) {
+        if !(1..=MAX_PEERS_PER_MESSAGE).contains(&usize::from(self.max_entries_per_frame)) {
             return Err(ConfigError::FrameLimitOutOfRange);
         }
-        if !(1..=FLOOD_SLOTS).contains(&self.flood_messages) {
+        if !(1..=FLOOD_SLOTS).contains(&usize::from(self.flood_messages)) {
             return Err(ConfigError::FloodLimitOutOfRange);
         }
         Ok(self)
@@ -165,27 +167,27 @@ impl Config {
 
     /// The most peers in the first frame.
     pub fn get_initial_max_peers(&self) -> usize {
-        self.initial_max_peers
+        self.initial_max_peers as usize
     }
 
     /// The most `added` (and the most `dropped`) entries in a non-initial frame.
     pub fn get_max_entries_per_frame(&self) -> usize {
-        self.max_entries_per_frame
+        usize::from(self.max_entries_per_frame)
     }
 
     /// The most peers remembered as claimed by one remote.
     pub fn get_max_remote_peers(&self) -> usize {
-        self.max_remote_peers
+        self.max_remote_peers as usize
     }
 
     /// The largest ut_pex payload accepted, in bytes.
     pub fn get_max_message_size(&self) -> usize {
-        self.max_message_size
+        self.max_message_size as usize
     }
 
     /// The flood limit: at most this many accepted messages within this window.
     pub fn get_flood_limit(&self) -> (usize, Duration) {
-        (self.flood_messages, self.flood_window)
+        (usize::from(self.flood_messages), self.flood_window)
     }
 
     /// Whether the torrent is private.
@@ -197,4 +199,9 @@ impl Config {
     pub fn get_local_extension_id(&self) -> u8 {
         self.local_extension_id
     }
+}
+
+/// A count as `Config` stores it: values beyond `u32::MAX` mean "no limit" in practice.
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -10,13 +10,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use crate::addr::is_local_scope;
 use crate::codec::{encode_frame, Frame};
 use crate::config::Config;
 use crate::error::MessageError;
-use crate::event::{Event, EventQueue};
-use crate::inbound::{Claim, Inbound};
+use crate::event::{Event, EventQueue, Spare};
+use crate::inbound::{AddRules, Claim, Inbound};
 use crate::peer::{Peer, PeerFlags};
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 use crate::timeline::{Batch, Cursor, Timeline};
 
 /// What a connection wants next from its host's timer.
@@ -40,11 +41,11 @@ pub(crate) struct Conn {
     remote_id: u8,
     /// Whether the host started sending.
     started: bool,
-    /// The remote's own address as far as PEX is concerned: never advertised back to it.
-    echo_addr: Option<SocketAddr>,
+    /// Whether the remote's IP is global (see [`AddRules`]).
+    remote_is_global: bool,
     inbound: Inbound,
     events: EventQueue,
-    stats: Stats,
+    stats: Counters,
 }
 
 impl Conn {
@@ -55,10 +56,10 @@ impl Conn {
             last_send: None,
             remote_id: 0,
             started: false,
-            echo_addr: None,
+            remote_is_global: false,
             inbound: Inbound::default(),
             events: EventQueue::default(),
-            stats: Stats::default(),
+            stats: Counters::default(),
         }
     }
 
@@ -109,18 +110,18 @@ impl Conn {
         if !self.can_send(config) {
             return None;
         }
-        let max_added = if self.stats.frames_sent == 0 {
-            config.initial_max_peers
+        let max_added = if self.stats.frames_sent.is_zero() {
+            config.get_initial_max_peers()
         } else {
-            config.max_entries_per_frame
+            config.get_max_entries_per_frame()
         };
-        batch.reset(max_added, config.max_entries_per_frame);
-        let echo_addr = self.echo_addr;
+        batch.reset(max_added, config.get_max_entries_per_frame());
+        let own = self.cursor.own();
         let inbound = &self.inbound;
         // BEP 11 sends peers the remote does not already have: never the remote itself, nor
         // what it told us.
         timeline.walk(&mut self.cursor, batch, |addr| {
-            Some(addr) == echo_addr || inbound.claimed(addr)
+            Some(addr) == own || inbound.claimed(addr)
         });
         if batch.is_empty() {
             return None;
@@ -134,12 +135,12 @@ impl Conn {
     // ---- inputs ---------------------------------------------------------------------------
 
     /// Sets the remote's `ut_pex` id; a change between off and on becomes an event.
-    pub(crate) fn set_remote_id(&mut self, id: u8, config: &Config) {
+    pub(crate) fn set_remote_id(&mut self, id: u8, config: &Config, spare: &mut Spare) {
         let was = self.is_enabled(config);
         self.remote_id = id;
         match (was, self.is_enabled(config)) {
-            (false, true) => self.events.push(Event::Enabled),
-            (true, false) => self.events.push(Event::Disabled),
+            (false, true) => self.events.push(Event::Enabled, spare),
+            (true, false) => self.events.push(Event::Disabled, spare),
             _ => {}
         }
     }
@@ -150,12 +151,12 @@ impl Conn {
 
     /// The remote's own address: never advertised back to it.
     pub(crate) fn set_echo_addr(&mut self, addr: SocketAddr) {
-        self.echo_addr = Some(addr);
+        self.cursor.set_own(addr);
     }
 
     /// The remote's IP: its scope decides whether local-scope addresses it sends are kept.
     pub(crate) fn set_remote_ip(&mut self, ip: IpAddr) {
-        self.inbound.set_remote_ip(ip);
+        self.remote_is_global = !is_local_scope(ip);
     }
 
     /// Handles a received ut_pex payload. On `Err` nothing changed but an error counter.
@@ -165,6 +166,7 @@ impl Conn {
         payload: &[u8],
         config: &Config,
         timeline: &Timeline,
+        spare: &mut Spare,
     ) -> Result<(), MessageError> {
         let Some(message) = self.inbound.admit(now, payload, config, &mut self.stats)? else {
             return Ok(());
@@ -172,16 +174,19 @@ impl Conn {
         let (cursor, events) = (&mut self.cursor, &mut self.events);
         self.inbound.apply(
             &message,
-            config.max_remote_peers,
+            AddRules {
+                cap: config.get_max_remote_peers(),
+                remote_is_global: self.remote_is_global,
+            },
             &mut self.stats,
             |claim| match claim {
                 Claim::Added(peer) => {
                     cursor.claimed(peer.addr);
-                    events.push(Event::PeerAdded(peer));
+                    events.push(Event::PeerAdded(peer), spare);
                 }
                 Claim::Dropped(addr) => {
                     cursor.unclaimed(addr, timeline);
-                    events.push(Event::PeerDropped(addr));
+                    events.push(Event::PeerDropped(addr), spare);
                 }
             },
         );
@@ -189,19 +194,24 @@ impl Conn {
     }
 
     /// Forgets what the remote claimed and the queued events about it.
-    pub(crate) fn forget_claims(&mut self) {
+    pub(crate) fn forget_claims(&mut self, spare: &mut Spare) {
         self.inbound.forget();
-        self.events.clear_peers();
+        self.events.clear_peers(spare);
     }
 
     // ---- outputs and getters --------------------------------------------------------------
 
-    pub(crate) fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop()
+    pub(crate) fn poll_event(&mut self, spare: &mut Spare) -> Option<Event> {
+        self.events.pop(spare)
     }
 
     pub(crate) fn pending_events(&self) -> usize {
         self.events.len()
+    }
+
+    /// The remote's own address, as far as known (see [`set_echo_addr`](Self::set_echo_addr)).
+    pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
+        self.cursor.own()
     }
 
     pub(crate) fn remote_id(&self) -> u8 {
@@ -216,7 +226,11 @@ impl Conn {
         &self.cursor
     }
 
-    pub(crate) fn claims(&self) -> &[Peer] {
+    pub(crate) fn cursor_mut(&mut self) -> &mut Cursor {
+        &mut self.cursor
+    }
+
+    pub(crate) fn claims(&self) -> impl Iterator<Item = Peer> + '_ {
         self.inbound.claims()
     }
 
@@ -225,10 +239,10 @@ impl Conn {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        self.stats
+        self.stats.snapshot()
     }
 
-    pub(crate) fn stats_mut(&mut self) -> &mut Stats {
+    pub(crate) fn stats_mut(&mut self) -> &mut Counters {
         &mut self.stats
     }
 

@@ -6,17 +6,17 @@
 //! [`Inbound::apply`] then updates the claimed set entry by entry, drops first, and reports
 //! every accepted change as a [`Claim`].
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use arrayvec::ArrayVec;
-
 use crate::addr::{canonical_addr, is_dialable_ip, is_local_scope};
+use crate::claims::Claims;
 use crate::codec::PexMessage;
-use crate::config::{Config, FLOOD_SLOTS};
+use crate::config::Config;
 use crate::error::MessageError;
+use crate::flood::FloodWindow;
 use crate::peer::{Peer, PeerFlags};
-use crate::stats::Stats;
+use crate::stats::Counters;
 
 /// An accepted change to the remote's claimed set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,45 +30,33 @@ pub(crate) enum Claim {
 /// The receiving side of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct Inbound {
-    /// Peers the remote claims to be connected to, sorted by address, at most
-    /// `Config::max_remote_peers` of them.
-    claims: Vec<Peer>,
-    /// Arrival times of the last accepted messages, oldest first.
-    arrivals: ArrayVec<Instant, FLOOD_SLOTS>,
-    /// Whether the host said the remote has a global address (libtorrent's rule: then
-    /// local-scope addresses it sends are ignored).
-    remote_is_global: bool,
+    /// Peers the remote claims to be connected to, at most `Config::max_remote_peers`.
+    claims: Claims,
+    /// When the last accepted messages arrived.
+    arrivals: FloodWindow,
 }
 
 impl Inbound {
-    pub(crate) fn set_remote_ip(&mut self, ip: IpAddr) {
-        self.remote_is_global = !is_local_scope(ip);
-    }
-
-    pub(crate) fn claims(&self) -> &[Peer] {
-        &self.claims
+    pub(crate) fn claims(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.claims.iter()
     }
 
     pub(crate) fn claimed(&self, addr: SocketAddr) -> bool {
-        self.find(addr).is_ok()
+        self.claims.contains(addr)
     }
 
     pub(crate) fn claimed_flags(&self, addr: SocketAddr) -> Option<PeerFlags> {
-        self.find(addr).ok().map(|i| self.claims[i].flags)
-    }
-
-    fn find(&self, addr: SocketAddr) -> Result<usize, usize> {
-        self.claims.binary_search_by(|p| p.addr.cmp(&addr))
+        self.claims.flags(addr)
     }
 
     /// Forgets what the remote claimed (the flood window stays: a reset by the host must not
     /// let a remote flood).
     pub(crate) fn forget(&mut self) {
-        self.claims = Vec::new();
+        self.claims = Claims::default();
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.claims.capacity() * std::mem::size_of::<Peer>()
+        self.claims.heap_bytes() + self.arrivals.heap_bytes()
     }
 
     /// Decides whether a message is taken: `Ok(None)` when it is ignored (a private
@@ -79,29 +67,24 @@ impl Inbound {
         now: Instant,
         payload: &'p [u8],
         config: &Config,
-        stats: &mut Stats,
+        stats: &mut Counters,
     ) -> Result<Option<PexMessage<'p>>, MessageError> {
         if config.private {
             // BEP 27: a private torrent's peers come from its tracker only.
             stats.ignored_private += 1;
             return Ok(None);
         }
-        if payload.len() > config.max_message_size {
+        if payload.len() > config.get_max_message_size() {
             stats.errors_too_large += 1;
             return Err(MessageError::TooLarge {
                 size: payload.len(),
-                limit: config.max_message_size,
+                limit: config.get_max_message_size(),
             });
         }
         // Like libtorrent, the flood check comes before decoding, but unlike it a refused
         // message does not count: an `Err` leaves the state as it was.
-        let window_start = now.checked_sub(config.flood_window);
-        let recent = self
-            .arrivals
-            .iter()
-            .filter(|&&t| window_start.map_or(true, |start| t > start))
-            .count();
-        if recent >= config.flood_messages {
+        let recent = self.arrivals.recent(now, config.flood_window);
+        if recent >= usize::from(config.flood_messages) {
             stats.errors_too_frequent += 1;
             return Err(MessageError::TooFrequent {
                 accepted: recent,
@@ -112,11 +95,8 @@ impl Inbound {
             stats.errors_decode += 1;
             MessageError::Decode(e)
         })?;
-        if self.arrivals.len() >= config.flood_messages {
-            self.arrivals.remove(0);
-        }
-        // `flood_messages <= FLOOD_SLOTS`, so there is room after the removal above.
-        let _ = self.arrivals.try_push(now);
+        self.arrivals
+            .record(now, usize::from(config.flood_messages));
         stats.messages_received += 1;
         Ok(Some(message))
     }
@@ -124,27 +104,27 @@ impl Inbound {
     /// Applies an admitted message to the claimed set: drops first, like libtorrent (they
     /// make room for the adds), then adds. Every entry ignored is counted in `stats`.
     ///
-    /// Only the first `max_remote_peers` entries of each list are looked at: the claimed set
-    /// cannot hold more, and it bounds the added-vs-dropped comparison to a fixed cost.
+    /// Only the first `rules.cap` entries of each list are looked at: the claimed set cannot
+    /// hold more, and it bounds the added-vs-dropped comparison to a fixed cost.
     pub(crate) fn apply(
         &mut self,
         message: &PexMessage<'_>,
-        max_remote_peers: usize,
-        stats: &mut Stats,
+        rules: AddRules,
+        stats: &mut Counters,
         mut on_claim: impl FnMut(Claim),
     ) {
-        let examine = max_remote_peers;
-        stats.ignored_over_cap += message.added_len().saturating_sub(examine) as u64;
-        stats.ignored_over_cap += message.dropped_len().saturating_sub(examine) as u64;
+        let examine = rules.cap;
+        stats.ignored_over_cap += message.added_len().saturating_sub(examine);
+        stats.ignored_over_cap += message.dropped_len().saturating_sub(examine);
         let lists = Lists { message, examine };
         self.apply_drops(lists, stats, &mut on_claim);
-        self.apply_adds(lists, max_remote_peers, stats, &mut on_claim);
+        self.apply_adds(lists, rules, stats, &mut on_claim);
     }
 
     fn apply_drops(
         &mut self,
         lists: Lists<'_, '_>,
-        stats: &mut Stats,
+        stats: &mut Counters,
         mut on_claim: impl FnMut(Claim),
     ) {
         for addr in lists.dropped() {
@@ -153,13 +133,11 @@ impl Inbound {
                 stats.ignored_added_and_dropped += 1;
                 continue;
             }
-            match self.find(addr) {
-                Ok(i) => {
-                    self.claims.remove(i);
-                    stats.peers_dropped_received += 1;
-                    on_claim(Claim::Dropped(addr));
-                }
-                Err(_) => stats.ignored_unknown_drop += 1,
+            if self.claims.remove(addr) {
+                stats.peers_dropped_received += 1;
+                on_claim(Claim::Dropped(addr));
+            } else {
+                stats.ignored_unknown_drop += 1;
             }
         }
     }
@@ -167,48 +145,58 @@ impl Inbound {
     fn apply_adds(
         &mut self,
         lists: Lists<'_, '_>,
-        cap: usize,
-        stats: &mut Stats,
+        rules: AddRules,
+        stats: &mut Counters,
         mut on_claim: impl FnMut(Claim),
     ) {
+        let cap = rules.cap;
+        let (v4, v6) = lists.message.added_lens();
+        self.claims
+            .reserve_first(v4.min(cap), v6.min(cap.saturating_sub(v4)));
         for peer in lists.added() {
             if lists.dropped().any(|a| a == peer.addr) {
                 stats.ignored_added_and_dropped += 1;
                 continue;
             }
-            if let Some(rule) = self.hygiene(peer.addr) {
+            if let Some(rule) = hygiene(peer.addr, rules.remote_is_global) {
                 rule(stats);
                 continue;
             }
-            match self.find(peer.addr) {
-                Ok(_) => stats.ignored_duplicate += 1,
-                Err(_) if self.claims.len() >= cap => stats.ignored_over_cap += 1,
-                Err(i) => {
-                    if self.claims.capacity() == 0 {
-                        // One allocation up to the cap, so steady state never reallocates.
-                        self.claims.reserve_exact(cap.min(256));
-                    }
-                    self.claims.insert(i, peer);
-                    stats.peers_added_received += 1;
-                    on_claim(Claim::Added(peer));
-                }
+            if self.claims.contains(peer.addr) {
+                stats.ignored_duplicate += 1;
+            } else if self.claims.len() >= cap {
+                stats.ignored_over_cap += 1;
+            } else {
+                self.claims.insert(peer);
+                stats.peers_added_received += 1;
+                on_claim(Claim::Added(peer));
             }
         }
     }
+}
 
-    /// The hygiene rule an added address breaks, as the counter to bump; `None` if usable.
-    fn hygiene(&self, addr: SocketAddr) -> Option<fn(&mut Stats)> {
-        if addr.port() == 0 {
-            return Some(|s| s.ignored_port_zero += 1);
-        }
-        if !is_dialable_ip(addr.ip()) {
-            return Some(|s| s.ignored_unusable_address += 1);
-        }
-        if self.remote_is_global && is_local_scope(addr.ip()) {
-            return Some(|s| s.ignored_local_address += 1);
-        }
-        None
+/// What decides whether an announced peer is taken, besides the claimed set itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AddRules {
+    /// `Config::max_remote_peers`.
+    pub(crate) cap: usize,
+    /// Whether the host said the remote has a global address (libtorrent's rule: then
+    /// local-scope addresses it sends are ignored).
+    pub(crate) remote_is_global: bool,
+}
+
+/// The hygiene rule an added address breaks, as the counter to bump; `None` if usable.
+fn hygiene(addr: SocketAddr, remote_is_global: bool) -> Option<fn(&mut Counters)> {
+    if addr.port() == 0 {
+        return Some(|s| s.ignored_port_zero += 1);
     }
+    if !is_dialable_ip(addr.ip()) {
+        return Some(|s| s.ignored_unusable_address += 1);
+    }
+    if remote_is_global && is_local_scope(addr.ip()) {
+        return Some(|s| s.ignored_local_address += 1);
+    }
+    None
 }
 
 /// The examined part of a message's lists, in canonical form.

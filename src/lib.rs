@@ -3,11 +3,13 @@
 
 mod addr;
 mod bencode;
+mod claims;
 mod codec;
 mod config;
 mod conn;
 mod error;
 mod event;
+mod flood;
 pub mod handshake;
 mod inbound;
 mod live;

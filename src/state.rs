@@ -8,7 +8,7 @@ use crate::codec::Frame;
 use crate::config::Config;
 use crate::conn::{Conn, Next};
 use crate::error::{HandshakeError, MessageError};
-use crate::event::Event;
+use crate::event::{Event, Spare};
 use crate::handshake::{ExtendedHandshake, UT_PEX};
 use crate::peer::{Peer, PeerFlags};
 use crate::stats::Stats;
@@ -41,8 +41,10 @@ pub struct PexState {
     now: Option<Instant>,
     /// Whether a frame is due, to be built when polled (with the remote id of that moment).
     due: bool,
-    batch: Batch,
-    compactor: Compactor,
+    /// One frame's entries, allocated with the first frame.
+    batch: Option<Box<Batch>>,
+    /// The event spill buffer, kept between bursts (see `EventQueue`).
+    spare: Spare,
 }
 
 impl PexState {
@@ -56,8 +58,8 @@ impl PexState {
             conn,
             now: None,
             due: false,
-            batch: Batch::default(),
-            compactor: Compactor::default(),
+            batch: None,
+            spare: Spare::default(),
         }
     }
 
@@ -92,7 +94,7 @@ impl PexState {
     /// The peers the remote currently claims to be connected to, sorted by address. The
     /// connection that announced a peer is the one to ask for a BEP 55 holepunch rendezvous.
     pub fn remote_peers(&self) -> impl Iterator<Item = Peer> + '_ {
-        self.conn.claims().iter().copied()
+        self.conn.claims()
     }
 
     /// Whether the remote currently claims `addr`, and with which flags.
@@ -126,8 +128,11 @@ impl PexState {
     pub fn heap_bytes(&self) -> usize {
         self.timeline.heap_bytes()
             + self.conn.heap_bytes()
-            + self.batch.heap_bytes()
-            + self.compactor.heap_bytes()
+            + self
+                .batch
+                .as_ref()
+                .map_or(0, |b| std::mem::size_of::<Batch>() + b.heap_bytes())
+            + self.spare.heap_bytes()
     }
 
     #[doc(hidden)]
@@ -163,7 +168,7 @@ impl PexState {
     /// disables. Emits [`Event::Enabled`] / [`Event::Disabled`] on a change between zero and
     /// non-zero. A new id is used from the next frame on: frames are built when polled.
     pub fn set_remote_extension_id(&mut self, now: Instant, id: u8) {
-        self.conn.set_remote_id(id, &self.config);
+        self.conn.set_remote_id(id, &self.config, &mut self.spare);
         self.handle_timeout(now);
     }
 
@@ -196,7 +201,7 @@ impl PexState {
     /// counter moves). The crate never disconnects anyone: the host decides.
     pub fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
         self.conn
-            .handle_message(now, payload, &self.config, &self.timeline)?;
+            .handle_message(now, payload, &self.config, &self.timeline, &mut self.spare)?;
         self.handle_timeout(now);
         Ok(())
     }
@@ -238,7 +243,7 @@ impl PexState {
         for addr in live {
             self.drop_peer(addr);
         }
-        self.conn.forget_claims();
+        self.conn.forget_claims(&mut self.spare);
     }
 
     /// Announces that we are connected to a peer (the JS module's `addPeer`): its dial
@@ -281,9 +286,10 @@ impl PexState {
         if !std::mem::take(&mut self.due) {
             return None;
         }
+        let batch = self.batch.get_or_insert_with(Box::default);
         let frame = self
             .conn
-            .build_frame(&self.timeline, &mut self.batch, &self.config, now);
+            .build_frame(&self.timeline, batch, &self.config, now);
         self.compact();
         frame
     }
@@ -292,7 +298,7 @@ impl PexState {
     /// dropped. Poll after every input until `None`.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.conn.poll_event()
+        self.conn.poll_event(&mut self.spare)
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next; `None` when nothing is
@@ -325,8 +331,6 @@ impl PexState {
     }
 
     fn compact(&mut self) {
-        let conn = &self.conn;
-        self.compactor
-            .run(&mut self.timeline, 1, || std::iter::once(conn.cursor()));
+        Compactor::run_one(&mut self.timeline, self.conn.cursor_mut());
     }
 }

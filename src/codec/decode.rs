@@ -101,6 +101,15 @@ impl<'a> PexMessage<'a> {
         }
     }
 
+    /// How many IPv4 and IPv6 entries [`added`](Self::added) yields.
+    #[inline]
+    pub(crate) fn added_lens(&self) -> (usize, usize) {
+        (
+            self.added.len() / V4_ENTRY_LEN,
+            self.added6.len() / V6_ENTRY_LEN,
+        )
+    }
+
     /// How many added entries [`added`](Self::added) yields.
     #[inline]
     pub fn added_len(&self) -> usize {

@@ -5,7 +5,7 @@
 //! sends, [`LiveSet`] keeps who is advertised as live; this file wires them to the public
 //! API.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::addr::canonical_addr;
@@ -13,7 +13,7 @@ use crate::codec::Frame;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{HandshakeError, MessageError};
-use crate::event::Event;
+use crate::event::{Event, Spare};
 use crate::handshake::ExtendedHandshake;
 use crate::live::{Added, DisconnectReason, LiveSet};
 use crate::peer::PeerFlags;
@@ -82,6 +82,8 @@ pub struct Swarm {
     /// One frame's entries, reused by every connection.
     batch: Batch,
     compactor: Compactor,
+    /// The event spill buffer the connections share (see `EventQueue`).
+    spare: Spare,
 }
 
 /// A connection as the swarm hosts it: the engine, its place in the schedule, and what the
@@ -90,9 +92,11 @@ pub struct Swarm {
 struct Hosted {
     conn: Conn,
     ticket: Ticket,
-    /// Where the remote can be dialled, once known: advertised to the other connections.
-    dial: Option<SocketAddr>,
-    remote_ip: IpAddr,
+    /// Whether the engine's remote address (`Conn::remote_addr`) is where the remote can be
+    /// dialled, advertised to the other connections: from the start for an outgoing
+    /// connection; for an incoming one, once its handshake gave its listen port (until
+    /// then the address has the remote's ephemeral source port).
+    dial_known: bool,
     direction: Direction,
     flags: PeerFlags,
 }
@@ -108,6 +112,7 @@ impl Swarm {
             now: None,
             batch: Batch::default(),
             compactor: Compactor::default(),
+            spare: Spare::default(),
         }
     }
 
@@ -157,11 +162,11 @@ impl Swarm {
         let remote = canonical_addr(remote);
         let mut conn = Conn::new(self.live.timeline());
         conn.set_remote_ip(remote.ip());
+        conn.set_echo_addr(remote);
         let id = self.slots.insert(Hosted {
             conn,
             ticket: Ticket::default(),
-            dial: None,
-            remote_ip: remote.ip(),
+            dial_known: false,
             direction,
             flags,
         });
@@ -182,7 +187,7 @@ impl Swarm {
         };
         // Its entries in the schedule's queues are skipped as stale when they surface.
         self.prune();
-        if let Some(dial) = hosted.dial {
+        if let (true, Some(dial)) = (hosted.dial_known, hosted.conn.remote_addr()) {
             if self.live.release_dial(dial, reason, Some(now)) {
                 self.log_grew();
             }
@@ -207,10 +212,10 @@ impl Swarm {
             hosted.conn.stats_mut().errors_handshake += 1;
             HandshakeError::Decode(e)
         })?;
-        if hosted.direction == Direction::Incoming && hosted.dial.is_none() {
-            if let Some(port) = handshake.listen_port.filter(|&p| p != 0) {
-                let dial = SocketAddr::new(hosted.remote_ip, port);
-                self.set_dial(id, dial);
+        if hosted.direction == Direction::Incoming && !hosted.dial_known {
+            let port = handshake.listen_port.filter(|&p| p != 0);
+            if let (Some(port), Some(remote)) = (port, hosted.conn.remote_addr()) {
+                self.set_dial(id, SocketAddr::new(remote.ip(), port));
             }
         }
         match handshake.ut_pex() {
@@ -231,7 +236,9 @@ impl Swarm {
         let Some(hosted) = self.slots.get_mut(id) else {
             return;
         };
-        hosted.conn.set_remote_id(ext, &self.config);
+        hosted
+            .conn
+            .set_remote_id(ext, &self.config, &mut self.spare);
         self.note_events(id);
         self.reschedule(id, Some(now));
     }
@@ -249,9 +256,13 @@ impl Swarm {
         let Some(hosted) = self.slots.get_mut(id) else {
             return Ok(());
         };
-        hosted
-            .conn
-            .handle_message(now, payload, &self.config, self.live.timeline())?;
+        hosted.conn.handle_message(
+            now,
+            payload,
+            &self.config,
+            self.live.timeline(),
+            &mut self.spare,
+        )?;
         self.observe(now);
         self.note_events(id);
         self.reschedule(id, Some(now));
@@ -320,7 +331,7 @@ impl Swarm {
                 self.schedule.events_done(None);
                 continue;
             };
-            match hosted.conn.poll_event() {
+            match hosted.conn.poll_event(&mut self.spare) {
                 Some(event) => return Some((id, event)),
                 None => self.schedule.events_done(Some(&mut hosted.ticket)),
             }
@@ -363,7 +374,7 @@ impl Swarm {
         if hosted.direction == Direction::Outgoing {
             flags |= PeerFlags::REACHABLE;
         }
-        hosted.dial = Some(dial);
+        hosted.dial_known = true;
         hosted.conn.set_echo_addr(dial);
         if self.live.add_dial(dial, flags) == Added::New {
             self.log_grew();

@@ -63,6 +63,7 @@ impl Swarm {
             + self.schedule.heap_bytes()
             + self.batch.heap_bytes()
             + self.compactor.heap_bytes()
+            + self.spare.heap_bytes()
     }
 
     // ---- per connection -------------------------------------------------------------------
@@ -89,12 +90,13 @@ impl Swarm {
 
     /// The dial address recorded for `id`, once known.
     pub fn dial_address(&self, id: ConnectionId) -> Option<SocketAddr> {
-        self.slots.get(id).and_then(|h| h.dial)
+        let hosted = self.slots.get(id)?;
+        hosted.conn.remote_addr().filter(|_| hosted.dial_known)
     }
 
     /// The peers the remote on `id` claims to be connected to, sorted by address.
     pub fn remote_peers(&self, id: ConnectionId) -> impl Iterator<Item = Peer> + '_ {
-        self.conn(id).map_or(&[][..], Conn::claims).iter().copied()
+        self.conn(id).into_iter().flat_map(Conn::claims)
     }
 
     /// Whether the remote on `id` claims `addr`, and with which flags: the connection to

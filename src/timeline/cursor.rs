@@ -15,6 +15,12 @@ pub(crate) struct Cursor {
     pub(super) attached_at: Seq,
     /// Peers held back from this remote; allocated only when there are any.
     pub(super) echo: Option<Box<Echo>>,
+    /// The remote's own address, never sent to it (see [`set_own`](Self::set_own)).
+    own: Option<SocketAddr>,
+    /// Whether the add of `own` was suppressed (so its drop must be too). Every connection
+    /// of a swarm suppresses its own address in its first frame; a flag here instead of an
+    /// entry in `echo` saves every connection a side table.
+    own_suppressed: bool,
 }
 
 /// Peers held back from one connection: those that left before it heard of them, and, for
@@ -44,7 +50,28 @@ impl Cursor {
             position: 0,
             attached_at: timeline.head() + 1,
             echo: None,
+            own: None,
+            own_suppressed: false,
         }
+    }
+
+    /// The remote's own address, as far as known.
+    pub(crate) fn own(&self) -> Option<SocketAddr> {
+        self.own
+    }
+
+    /// Records the remote's own address. If the previous one had its add suppressed, it
+    /// moves to the side table, so that its drop is still skipped.
+    pub(crate) fn set_own(&mut self, addr: SocketAddr) {
+        if let Some(old) = self.own.filter(|&old| old != addr) {
+            if std::mem::take(&mut self.own_suppressed) {
+                self.echo
+                    .get_or_insert_with(Box::default)
+                    .suppressed
+                    .push(old);
+            }
+        }
+        self.own = Some(addr);
     }
 
     pub(crate) fn position(&self) -> Seq {
@@ -55,6 +82,18 @@ impl Cursor {
     /// their re-add (and maybe a later drop), so compaction must leave those entries.
     pub(crate) fn returning(&self) -> &[SocketAddr] {
         self.echo.as_ref().map_or(&[], |e| &e.returning)
+    }
+
+    /// [`returning`](Self::returning), sorted in place (the list is a set: order means
+    /// nothing to the walk).
+    pub(crate) fn sorted_returning(&mut self) -> &[SocketAddr] {
+        match self.echo.as_deref_mut() {
+            Some(echo) => {
+                echo.returning.sort_unstable();
+                &echo.returning
+            }
+            None => &[],
+        }
     }
 
     /// Whether the walk has anything left to look at.
@@ -69,6 +108,10 @@ impl Cursor {
     /// re-add is ahead), or for a live peer to re-add; so it is bounded by the host's live
     /// set and the log it has not walked yet, and a remote cannot grow it.
     pub(super) fn suppress(&mut self, addr: SocketAddr) {
+        if Some(addr) == self.own {
+            self.own_suppressed = true;
+            return;
+        }
         self.echo
             .get_or_insert_with(Box::default)
             .suppressed
@@ -103,6 +146,10 @@ impl Cursor {
     /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
     /// its drop must not be sent.
     pub(super) fn release(&mut self, addr: SocketAddr) -> bool {
+        if Some(addr) == self.own && self.own_suppressed {
+            self.own_suppressed = false;
+            return true;
+        }
         let Some(echo) = self.echo.as_deref_mut() else {
             return false;
         };
@@ -182,6 +229,14 @@ impl Compactor {
         self.positions.sort_unstable();
         self.returning.sort_unstable();
         timeline.compact(&self.positions, &self.returning);
+    }
+
+    /// Compacts `timeline` for a single cursor (a `PexState`): no scratch space needed.
+    pub(crate) fn run_one(timeline: &mut Timeline, cursor: &mut Cursor) {
+        if timeline.wants_compaction(1) {
+            let position = cursor.position();
+            timeline.compact(&[position], cursor.sorted_returning());
+        }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {

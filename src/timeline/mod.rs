@@ -27,12 +27,50 @@ enum Kind {
     Drop { add_seq: Seq },
 }
 
+/// One event of the log, 56 bytes: [`Kind`] is stored as `link` and `is_drop` so that its
+/// tag shares a word with the flags (a log holds one entry per live peer of the torrent).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     seq: Seq,
+    /// An add's `dropped_at` (0: not dropped yet), a drop's `add_seq`.
+    link: Seq,
     addr: SocketAddr,
     flags: PeerFlags,
-    kind: Kind,
+    is_drop: bool,
+}
+
+impl Entry {
+    fn add(seq: Seq, addr: SocketAddr, flags: PeerFlags) -> Self {
+        let (link, is_drop) = (0, false);
+        Self {
+            seq,
+            link,
+            addr,
+            flags,
+            is_drop,
+        }
+    }
+
+    fn drop_of(add_seq: Seq, seq: Seq, addr: SocketAddr, flags: PeerFlags) -> Self {
+        let (link, is_drop) = (add_seq, true);
+        Self {
+            seq,
+            link,
+            addr,
+            flags,
+            is_drop,
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match (self.is_drop, self.link) {
+            (true, add_seq) => Kind::Drop { add_seq },
+            (false, 0) => Kind::Add { dropped_at: None },
+            (false, d) => Kind::Add {
+                dropped_at: Some(d),
+            },
+        }
+    }
 }
 
 /// The shared log of connect and disconnect events of one torrent.
@@ -76,12 +114,7 @@ impl Timeline {
         }
         self.head += 1;
         self.live.insert(addr, (self.head, flags));
-        self.entries.push_back(Entry {
-            seq: self.head,
-            addr,
-            flags,
-            kind: Kind::Add { dropped_at: None },
-        });
+        self.entries.push_back(Entry::add(self.head, addr, flags));
         true
     }
 
@@ -92,16 +125,10 @@ impl Timeline {
         };
         self.head += 1;
         if let Ok(i) = self.entries.binary_search_by_key(&add_seq, |e| e.seq) {
-            if let Kind::Add { dropped_at } = &mut self.entries[i].kind {
-                *dropped_at = Some(self.head);
-            }
+            self.entries[i].link = self.head;
         }
-        self.entries.push_back(Entry {
-            seq: self.head,
-            addr,
-            flags,
-            kind: Kind::Drop { add_seq },
-        });
+        self.entries
+            .push_back(Entry::drop_of(add_seq, self.head, addr, flags));
         self.dead_entries += 2;
         true
     }
@@ -129,7 +156,7 @@ impl Timeline {
                 || sorted_returning.binary_search(addr).is_ok()
         };
         let before = self.entries.len();
-        self.entries.retain(|e| match e.kind {
+        self.entries.retain(|e| match e.kind() {
             Kind::Add {
                 dropped_at: Some(d),
             } => needed(&e.addr, e.seq, d),
@@ -175,7 +202,7 @@ impl Timeline {
         }
         let start = self.entries.partition_point(|e| e.seq <= cursor.position);
         for entry in self.entries.range(start..) {
-            let consumed = match entry.kind {
+            let consumed = match entry.kind() {
                 Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &suppress),
                 Kind::Drop { .. } => {
                     // Connected again since (a later add): the drop would be stale news.
@@ -267,6 +294,9 @@ impl Batch {
     pub(crate) fn reset(&mut self, max_added: usize, max_dropped: usize) {
         self.added.clear();
         self.dropped.clear();
+        // Exactly the room a frame may need, not the next power of two: a `Swarm` keeps
+        // this between frames.
+        self.added.reserve_exact(max_added);
         self.max_added = max_added;
         self.max_dropped = max_dropped;
     }
