@@ -1,5 +1,6 @@
 #![forbid(unsafe_code)]
 #![doc = include_str!("../README.md")]
+#![doc = include_str!("../docs/spec-compliance.md")]
 
 mod addr;
 mod bencode;
