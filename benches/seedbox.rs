@@ -52,7 +52,8 @@ struct Recorded {
 impl Recorded {
     fn with_capacity(frames: usize) -> Self {
         Self {
-            bytes: Vec::with_capacity(frames * 48),
+            // Room for every frame of a minute, so that recording allocates nothing there.
+            bytes: Vec::with_capacity(frames * 128),
             ends: Vec::with_capacity(frames),
         }
     }
