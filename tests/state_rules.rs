@@ -1,13 +1,13 @@
 //! Scenario tests for the per-connection state machine `PexState`: one test per rule it
 //! must follow, named after the rule, driven under virtual time (no sleeping).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use testkit::addr::{addr, pex, v4, v6};
+use testkit::pair::*;
+use testkit::reference::{decode_frame, Decoded};
 use ut_pex::{
     Config, ConfigError, Event, MessageError, Peer, PeerFlags, PexMessage, PexState,
     MIN_SEND_INTERVAL,
