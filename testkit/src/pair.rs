@@ -2,13 +2,16 @@
 //! idea), plus small helpers for scenario tests: handshakes, a snapshot of a state's
 //! observable surface, draining frames and events, the captures of `tests/data/`.
 
+use std::collections::BTreeSet;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ut_pex::handshake::HandshakeBuilder;
 use ut_pex::{Config, Event, Frame, MessageError, Peer, PexState, Stats};
 
+use crate::addr::{v4, v6};
 use crate::reference::{decode_frame, Decoded};
 pub use crate::script::Side;
 
@@ -373,4 +376,55 @@ pub fn frames(state: &mut PexState) -> Vec<Decoded> {
 /// Polls every event.
 pub fn events(state: &mut PexState) -> Vec<Event> {
     std::iter::from_fn(|| state.poll_event()).collect()
+}
+
+/// One second.
+pub const SECOND: Duration = Duration::from_secs(1);
+/// One minute.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// A state that is enabled (remote id 1) and started at the returned instant, events drained.
+pub fn solo(config: Config) -> (PexState, Instant) {
+    let t0 = Instant::now();
+    let mut state = PexState::new(config);
+    state
+        .handle_extended_handshake(t0, &handshake_with(1))
+        .unwrap();
+    state.start(t0);
+    assert_eq!(events(&mut state), [Event::Enabled]);
+    (state, t0)
+}
+
+/// The 120 peers used by the batching tests, IPv4 and IPv6 interleaved.
+pub fn many(n: usize, offset: usize) -> Vec<SocketAddr> {
+    (offset..offset + n)
+        .map(|i| if i % 2 == 0 { v4(i) } else { v6(i) })
+        .collect()
+}
+
+/// The addresses as a set.
+pub fn set(addrs: impl IntoIterator<Item = SocketAddr>) -> BTreeSet<SocketAddr> {
+    addrs.into_iter().collect()
+}
+
+/// The addresses of the `PeerAdded` events.
+pub fn added_events(events: &[Event]) -> Vec<SocketAddr> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerAdded(p) => Some(p.addr),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The addresses of the `PeerDropped` events.
+pub fn dropped_events(events: &[Event]) -> Vec<SocketAddr> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerDropped(a) => Some(*a),
+            _ => None,
+        })
+        .collect()
 }
