@@ -568,3 +568,20 @@ fn late_polled_frame_counts_from_when_it_was_polled() {
     state.handle_timeout(t0 + Duration::from_secs(95));
     assert!(state.poll_transmit().is_some());
 }
+
+/// The kept `state_ops` regressions still run whole: none is longer than the interpreter's
+/// operation cap, so the step that once broke a rule is still reached.
+#[test]
+fn regressions_fit_the_operation_cap() {
+    let dir = testkit::replay::fuzz_dir().join("regressions/state_ops");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let script = testkit::script::script_from_bytes(&std::fs::read(&path).unwrap());
+        let ops = script.map_or(0, |s| s.ops.len());
+        assert!(
+            ops <= testkit::interp::MAX_OPS,
+            "{}: {ops} operations",
+            path.display()
+        );
+    }
+}
