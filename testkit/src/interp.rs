@@ -16,7 +16,7 @@ use crate::addr::{built_payload, gen_addr, is_local_scope, many_payload, usable}
 use crate::ensure;
 use crate::host::{check_claims, check_conn};
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
-use crate::script::{Op, Script, Side};
+use crate::script::{poll_limit, Op, Script, Side};
 use crate::time::Clock;
 use crate::Check;
 
@@ -291,18 +291,11 @@ impl Harness {
             }
             Op::PollEvents(side, max) => {
                 let i = side.index();
-                let limit = if max == 0 {
-                    usize::MAX
-                } else {
-                    usize::from(max)
-                };
-                let mut polled = 0;
-                while polled < limit {
+                for polled in 1..=poll_limit(max) {
                     let Some(event) = self.states[i].poll_event() else {
                         break;
                     };
                     self.models[i].host.check_event(event)?;
-                    polled += 1;
                     ensure!(
                         polled <= 2 * self.models[i].wire.limits.remote_cap + 2,
                         "more events than the bound"

@@ -195,3 +195,12 @@ pub struct Script {
 pub fn script_from_bytes(data: &[u8]) -> Option<Script> {
     Script::arbitrary_take_rest(Unstructured::new(data)).ok()
 }
+
+/// How many events a `PollEvents(max)` polls at most: `max`, or all of them for 0.
+pub fn poll_limit(max: u8) -> usize {
+    if max == 0 {
+        usize::MAX
+    } else {
+        usize::from(max)
+    }
+}

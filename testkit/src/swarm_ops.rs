@@ -20,7 +20,7 @@ use crate::ensure;
 use crate::host::{check_claims, check_conn, SwarmConn};
 use crate::interp::MAX_OPS;
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
-use crate::script::{ConfigChoice, TimeStep};
+use crate::script::{poll_limit, ConfigChoice, TimeStep};
 use crate::time::Clock;
 use crate::Check;
 
@@ -323,20 +323,13 @@ impl Harness {
             }
             SwarmOp::PollTransmit => self.poll_transmit()?,
             SwarmOp::PollEvents(max) => {
-                let limit = if max == 0 {
-                    usize::MAX
-                } else {
-                    usize::from(max)
-                };
-                let mut polled = 0;
-                while polled < limit {
+                for _ in 0..poll_limit(max) {
                     let Some((id, event)) = self.swarm.poll_event() else {
                         break;
                     };
                     let conn = self.by_id(id)?;
                     ensure!(conn.open, "an event {event:?} for closed {id:?}");
                     conn.host.check_event(event)?;
-                    polled += 1;
                 }
             }
         }
