@@ -13,18 +13,12 @@
 //! `SEEDBOX_CONNS=50`, `SEEDBOX_CLAIMS=50`, `SEEDBOX_CHURN_MINUTES=5`. Without `--bench`
 //! (as `cargo test --benches` runs it) it does a small smoke run.
 
-#![allow(unsafe_code)] // the counting allocator is an `unsafe impl GlobalAlloc`
-
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/support/counting_alloc.rs"]
-mod counting_alloc;
-#[path = "../tests/support/seedbox.rs"]
-mod seedbox;
-
-use seedbox::Seedbox;
+use testkit::alloc as counting_alloc;
+use testkit::seedbox::Seedbox;
 use ut_pex::{message, Peer, PexMessage, Swarm};
 
 #[global_allocator]

@@ -19,14 +19,11 @@
 //! cut short after the minutes that fit, and the medians compared over those). Without
 //! `--bench` (as `cargo test --benches` runs it) it does a short smoke run.
 
-#![allow(unsafe_code)] // the counting allocator is an `unsafe impl GlobalAlloc`
-
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/support/counting_alloc.rs"]
-mod counting_alloc;
+use testkit::alloc as counting_alloc;
 use ut_pex::{Config, ConnectionId, Direction, Frame, PeerFlags, PexMessage, PexState, Swarm};
 
 #[global_allocator]

@@ -7,10 +7,6 @@
 //!
 //! The allocator counts only calls made by a thread that is inside [`count`], so the test
 //! harness's other threads (running the other tests in parallel) cannot disturb a count.
-// The counting allocator (tests/support/counting_alloc.rs) is an `unsafe impl GlobalAlloc`.
-// (Cargo.toml denies `unsafe_code` for every target; `src/lib.rs` forbids it for the library.)
-#![allow(unsafe_code)]
-
 use std::hint::black_box;
 use std::net::SocketAddr;
 
@@ -18,9 +14,7 @@ use ut_pex::handshake::ExtendedHandshake;
 use ut_pex::message::{encode_frame, encode_payload, encoded_len, write_payload};
 use ut_pex::{DecodeError, Frame, Peer, PexMessage};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{count, Allocs, Counting};
+use testkit::alloc::{count, Allocs, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

@@ -1,14 +1,10 @@
 //! Byte bounds of the seedbox scenario (issue 12), counted by a counting allocator: 100
 //! torrents of 50 connections here (the bench runs 5,000); bytes per connection do not
 //! depend on the number of torrents, since each torrent is its own `Swarm`.
-#![allow(unsafe_code)] // the counting allocator is an `unsafe impl GlobalAlloc`
-
 use std::time::Instant;
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-#[path = "support/seedbox.rs"]
-mod seedbox;
+use testkit::alloc as counting_alloc;
+use testkit::seedbox;
 
 use ut_pex::{Config, PexState, Swarm};
 

@@ -1,7 +1,6 @@
 //! Allocation accounting of `PexState` with a counting global allocator: steady-state
 //! receiving allocates nothing, and the heap a connection holds, idle and with 200 remote
 //! peers. Everything runs in one `#[test]` so no other test thread allocates meanwhile.
-#![allow(unsafe_code)] // the counting allocator is an `unsafe impl GlobalAlloc`
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,8 +8,7 @@ use std::time::{Duration, Instant};
 use ut_pex::message::encode_payload;
 use ut_pex::{Config, Peer, PeerFlags, PexState};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
+use testkit::alloc as counting_alloc;
 
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;

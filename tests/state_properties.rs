@@ -6,14 +6,13 @@
 //!
 //! Each `#[test]` checks one property over the same kind of scripts.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{decode_frame, observe, Decoded, Observed};
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
+use testkit::pair::{observe, Observed};
+use testkit::reference::{decode_frame, Decoded};
 use ut_pex::handshake::HandshakeBuilder;
 use ut_pex::message::encode_payload;
 use ut_pex::{Config, Event, Peer, PeerFlags, PexState, MAX_PEERS_PER_MESSAGE};
@@ -383,7 +382,7 @@ fn payload_for(msg: &Msg) -> Vec<u8> {
                 "transmission-3.00_2-dropped-only.bin",
                 "transmission-3.00_netns-2-added-flags.bin",
             ];
-            common::capture(names[usize::from(*i) % names.len()])
+            testkit::pair::capture(names[usize::from(*i) % names.len()])
         }
         Msg::Garbage(bytes) => bytes.clone(),
         Msg::Truncated(adds, cut) => {

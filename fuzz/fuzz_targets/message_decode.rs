@@ -1,15 +1,8 @@
-//! Fuzz target `message_decode`: raw bytes into the decoder; the checks live in
-//! `shared/checks.rs` (`check_message`), shared with `tests/fuzz_regressions.rs`.
+//! Fuzz target `message_decode`: a shim over `testkit::codec::check_message`, which `tests/fuzz_regressions.rs` replays on stable.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-#[path = "shared/checks.rs"]
-#[allow(dead_code)]
-mod checks;
-
-fuzz_target!(|data: &[u8]| {
-    if let Err(e) = checks::check_message(data) {
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(e) = testkit::codec::check_message(data) {
         panic!("{e}");
     }
 });

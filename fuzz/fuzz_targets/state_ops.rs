@@ -1,17 +1,8 @@
-//! Fuzz target `state_ops`: an `Arbitrary` script of operations against two `PexState`s
-//! wired together, with the invariants checked after every step. The operations, the
-//! model and the checks live in `shared/checks.rs`, shared with
-//! `tests/fuzz_regressions.rs`, which turns corpus files into scripts the same way.
+//! Fuzz target `state_ops`: a shim over `testkit::interp::check_bytes`, which `tests/fuzz_regressions.rs` replays on stable.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-#[path = "shared/checks.rs"]
-#[allow(dead_code)]
-mod checks;
-
-fuzz_target!(|script: checks::Script| {
-    if let Err(e) = checks::run_script(&script) {
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(e) = testkit::interp::check_bytes(data) {
         panic!("{e}");
     }
 });

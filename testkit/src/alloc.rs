@@ -1,19 +1,19 @@
-//! A counting global allocator shared by the allocation tests and the swarm benchmark
-//! (included with `#[path]`; the including file installs it with `#[global_allocator]` and
-//! needs `#![allow(unsafe_code)]`, the only unsafe code in this repository's targets).
+#![allow(unsafe_code)]
+//! A counting global allocator for the allocation tests and the swarm benchmark. Install it
+//! with `#[global_allocator] static A: testkit::alloc::Counting = testkit::alloc::Counting;`
+//! (no `unsafe` needed at the installing site: the one `unsafe impl` lives here).
 //!
 //! It forwards every call to [`System`] and keeps, for the whole process, the number of
 //! allocation calls, the live bytes and their peak; and, for [`count`], the calls and bytes
 //! of the current thread alone, so tests running in parallel cannot disturb a count.
-#![allow(dead_code)] // each includer uses part of it
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
 /// The allocator: install with `#[global_allocator] static A: Counting = Counting;`.
-pub(crate) struct Counting;
+#[derive(Debug)]
+pub struct Counting;
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -66,37 +66,37 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// Allocation calls made by the whole process so far.
-pub(crate) fn calls() -> usize {
+pub fn calls() -> usize {
     CALLS.load(Relaxed)
 }
 
 /// Bytes allocated and not yet freed, by the whole process.
-pub(crate) fn live_bytes() -> usize {
+pub fn live_bytes() -> usize {
     LIVE.load(Relaxed)
 }
 
 /// The highest [`live_bytes`] since the last [`reset_peak`].
-pub(crate) fn peak_bytes() -> usize {
+pub fn peak_bytes() -> usize {
     PEAK.load(Relaxed)
 }
 
 /// Restarts [`peak_bytes`] from the current live bytes.
-pub(crate) fn reset_peak() {
+pub fn reset_peak() {
     PEAK.store(LIVE.load(Relaxed), Relaxed);
 }
 
 /// Allocation calls and bytes requested by one closure on this thread.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Allocs {
+pub struct Allocs {
     /// Calls to `alloc`, `alloc_zeroed` and `realloc`.
-    pub(crate) calls: usize,
+    pub calls: usize,
     /// Bytes they requested.
-    pub(crate) bytes: usize,
+    pub bytes: usize,
 }
 
 /// Runs `f` on this thread and returns its result with the allocations it made. Counting
 /// sections do not nest and the totals are global, so callers are serialised by a lock.
-pub(crate) fn count<R>(f: impl FnOnce() -> R) -> (R, Allocs) {
+pub fn count<R>(f: impl FnOnce() -> R) -> (R, Allocs) {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     HERE_CALLS.store(0, Relaxed);

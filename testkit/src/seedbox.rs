@@ -1,4 +1,4 @@
-//! The seedbox scenario of issue 12, shared by `benches/seedbox.rs` (full size) and
+//! The seedbox scenario, shared by `benches/seedbox.rs` (full size) and
 //! `tests/alloc_seedbox.rs` (a smaller one with the same per-connection shape): many
 //! torrents, one `Swarm` each with `Config::default()`, each with the same number of
 //! outgoing connections to distinct global addresses, every one handshaken (`ut_pex` on) and
@@ -8,7 +8,6 @@
 //! changes for a while (wake-ups are counted); and churn: each torrent replaces one
 //! connection per protocol minute while every other remote sends one message (one peer
 //! added, one dropped) in that minute.
-#![allow(dead_code)] // each includer uses part of it
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -16,7 +15,8 @@ use std::time::{Duration, Instant};
 use ut_pex::{message, Config, ConnectionId, Direction, DisconnectReason, Peer, PeerFlags, Swarm};
 
 const HANDSHAKE: &[u8] = b"d1:md6:ut_pexi1eee";
-pub(crate) const MINUTE: Duration = Duration::from_secs(60);
+/// One protocol minute.
+pub const MINUTE: Duration = Duration::from_secs(60);
 
 /// A global IPv4 address for connection or claimed peer number `n` of its kind.
 fn global(base: u32, n: u32) -> SocketAddr {
@@ -33,10 +33,13 @@ fn claimed_addr(n: u32) -> SocketAddr {
 
 /// What the host drained: frames (count, bytes) and events.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Drained {
-    pub(crate) frames: u64,
-    pub(crate) bytes: u64,
-    pub(crate) events: u64,
+pub struct Drained {
+    /// Frames polled.
+    pub frames: u64,
+    /// Their bytes, headers included.
+    pub bytes: u64,
+    /// Events polled.
+    pub events: u64,
 }
 
 impl Drained {
@@ -48,7 +51,7 @@ impl Drained {
 }
 
 /// Drains `swarm` completely; each frame also goes to `sink`.
-pub(crate) fn drain(swarm: &mut Swarm, sink: &mut dyn FnMut(&[u8])) -> Drained {
+pub fn drain(swarm: &mut Swarm, sink: &mut dyn FnMut(&[u8])) -> Drained {
     let mut d = Drained::default();
     while let Some((_, frame)) = swarm.poll_transmit() {
         d.frames += 1;
@@ -63,10 +66,14 @@ pub(crate) fn drain(swarm: &mut Swarm, sink: &mut dyn FnMut(&[u8])) -> Drained {
 
 /// The seedbox: its torrents and, per torrent, its connections (host bookkeeping, allocated
 /// up front so that it does not count as the crate's memory).
-pub(crate) struct Seedbox {
-    pub(crate) swarms: Vec<Swarm>,
-    pub(crate) conns: Vec<Vec<ConnectionId>>,
-    pub(crate) now: Instant,
+#[derive(Debug)]
+pub struct Seedbox {
+    /// One swarm per torrent.
+    pub swarms: Vec<Swarm>,
+    /// Per torrent, its connections.
+    pub conns: Vec<Vec<ConnectionId>>,
+    /// The protocol time reached.
+    pub now: Instant,
     next_remote: u32,
     next_claim: u32,
     /// Per connection (same layout as `conns`): the claimed peers its remote announced
@@ -78,7 +85,7 @@ pub(crate) struct Seedbox {
 impl Seedbox {
     /// Host bookkeeping for `torrents` × `per_torrent`, allocated before anything is
     /// measured.
-    pub(crate) fn reserve(torrents: usize, per_torrent: usize, now: Instant) -> Self {
+    pub fn reserve(torrents: usize, per_torrent: usize, now: Instant) -> Self {
         Self {
             swarms: Vec::with_capacity(torrents),
             conns: (0..torrents)
@@ -98,12 +105,13 @@ impl Seedbox {
         }
     }
 
-    pub(crate) fn connections(&self) -> usize {
+    /// How many connections the seedbox holds.
+    pub fn connections(&self) -> usize {
         self.conns.iter().map(Vec::len).sum()
     }
 
     /// Builds every torrent and connection; every first frame and event drained.
-    pub(crate) fn build(&mut self, per_torrent: usize) -> Drained {
+    pub fn build(&mut self, per_torrent: usize) -> Drained {
         let mut total = Drained::default();
         let now = self.now;
         for t in 0..self.conns.len() {
@@ -128,11 +136,7 @@ impl Seedbox {
     /// Every remote sends one message adding `peers` distinct peers (distinct across the
     /// whole seedbox); events drained. The payloads are built outside `during`, which wraps
     /// each `handle_message` call (to count its allocations).
-    pub(crate) fn claim_all(
-        &mut self,
-        peers: usize,
-        during: &mut dyn FnMut(&mut dyn FnMut()),
-    ) -> Drained {
+    pub fn claim_all(&mut self, peers: usize, during: &mut dyn FnMut(&mut dyn FnMut())) -> Drained {
         self.now += Duration::from_secs(1);
         let now = self.now;
         let mut total = Drained::default();
@@ -161,7 +165,7 @@ impl Seedbox {
 
     /// Lets `minutes` protocol minutes pass with no input but time; returns how many times a
     /// host sleeping on `poll_timeout` would have been woken.
-    pub(crate) fn idle(&mut self, minutes: u32) -> u64 {
+    pub fn idle(&mut self, minutes: u32) -> u64 {
         let end = self.now + MINUTE * minutes;
         let mut wakeups = 0;
         for swarm in &mut self.swarms {
@@ -176,10 +180,10 @@ impl Seedbox {
     }
 
     /// Prepares one protocol minute: with `replace`, each torrent replaces one connection
-    /// (round robin: issue 12's churn); with `messages`, every other remote sends one message
+    /// (round robin); with `messages`, every other remote sends one message
     /// adding one new peer and dropping its oldest claim. The payloads are built here,
     /// outside what is measured.
-    pub(crate) fn churn_plan(&mut self, replace: bool, messages: bool) -> ChurnPlan {
+    pub fn churn_plan(&mut self, replace: bool, messages: bool) -> ChurnPlan {
         let round = self.churn_round;
         self.churn_round += 1;
         let mut torrents = Vec::with_capacity(self.swarms.len());
@@ -211,7 +215,7 @@ impl Seedbox {
     /// Plays one prepared minute: the replacements, the messages, then the hosts sleep on
     /// `poll_timeout` to the end of the minute. Every frame goes to `sink`; `receive` wraps
     /// each `handle_message` call.
-    pub(crate) fn churn_minute(
+    pub fn churn_minute(
         &mut self,
         plan: &ChurnPlan,
         sink: &mut dyn FnMut(&[u8]),
@@ -250,7 +254,8 @@ impl Seedbox {
 
 /// One minute of churn, prepared by [`Seedbox::churn_plan`]: per torrent, the connection
 /// that leaves and the messages of the others.
-pub(crate) struct ChurnPlan {
+#[derive(Debug)]
+pub struct ChurnPlan {
     torrents: Vec<(usize, Vec<Payload>)>,
 }
 
@@ -259,7 +264,7 @@ type Payload = (usize, Vec<u8>);
 
 impl ChurnPlan {
     /// How many messages the minute delivers.
-    pub(crate) fn messages(&self) -> usize {
+    pub fn messages(&self) -> usize {
         self.torrents.iter().map(|(_, m)| m.len()).sum()
     }
 }

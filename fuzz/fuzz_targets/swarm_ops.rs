@@ -1,0 +1,8 @@
+//! Fuzz target `swarm_ops`: a shim over `testkit::swarm_ops::check_bytes`, which `tests/fuzz_regressions.rs` replays on stable.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(e) = testkit::swarm_ops::check_bytes(data) {
+        panic!("{e}");
+    }
+});

@@ -1,0 +1,479 @@
+//! The `swarm_ops` script: many connections of one `Swarm`, with every wire rule
+//! ([`WireRules`]) and the host view ([`HostView`]) checked per connection, stale handles
+//! included.
+//!
+//! The remote ends are not modelled as states: what a connection receives is built by the
+//! script (well-formed payloads, raw bytes, or a frame the swarm sent on another
+//! connection, relayed as a third peer would).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arbitrary::{Arbitrary, Unstructured};
+use ut_pex::handshake::{HandshakeBuilder, UT_PEX};
+use ut_pex::{
+    canonical_addr, ConnectionId, Direction, DisconnectReason, Frame, PeerFlags, Stats, Swarm,
+};
+
+use crate::addr::{built_payload, gen_addr, many_payload, Addr};
+use crate::ensure;
+use crate::host::{check_claims, check_conn, SwarmConn};
+use crate::interp::MAX_OPS;
+use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
+use crate::script::{poll_limit, ConfigChoice, TimeStep};
+use crate::time::Clock;
+use crate::Check;
+
+/// Connections one script may open; later `Connect`s are ignored.
+pub const MAX_CONNECTIONS: usize = 24;
+
+/// A connection, by the order it was opened (modulo how many were): disconnected ones
+/// stay addressable, so stale handles are exercised.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub struct Conn(pub u8);
+
+/// One operation of a [`SwarmScript`].
+#[derive(Arbitrary, Debug)]
+pub enum SwarmOp {
+    /// Move the clock.
+    Time(TimeStep),
+    /// `connect` to an address.
+    Connect {
+        /// `Direction::Outgoing` if set.
+        outgoing: bool,
+        /// The remote's socket address.
+        addr: Addr,
+        /// Its flags.
+        flags: u8,
+    },
+    /// `disconnect` for a reason (modulo the four).
+    Disconnect(Conn, u8),
+    /// A handshake built with `HandshakeBuilder`: `ut_pex` under `id` (`None`: not
+    /// mentioned), and a listen port.
+    Handshake {
+        /// The connection.
+        on: Conn,
+        /// The `ut_pex` id, 0 included.
+        id: Option<u8>,
+        /// `p`.
+        port: Option<u16>,
+    },
+    /// An arbitrary extended handshake payload.
+    HandshakeBytes(Conn, Vec<u8>),
+    /// `set_remote_extension_id`.
+    SetRemoteId(Conn, u8),
+    /// `start`.
+    Start(Conn),
+    /// `stop`.
+    Stop(Conn),
+    /// `add_peer`.
+    AddPeer(Addr, u8),
+    /// `add_peer` for many generated addresses.
+    AddMany(u16, u8, bool),
+    /// `drop_peer`.
+    DropPeer(Addr),
+    /// `drop_peer` for many generated addresses.
+    DropMany(u16, u8, bool),
+    /// A well-formed payload from `encode_payload`.
+    MessageBuilt {
+        /// The receiving connection.
+        on: Conn,
+        /// Added peers with their flag bytes.
+        added: Vec<(Addr, u8)>,
+        /// Dropped addresses.
+        dropped: Vec<Addr>,
+    },
+    /// A well-formed payload with many generated addresses.
+    MessageMany {
+        /// The receiving connection.
+        on: Conn,
+        /// First generated address.
+        start: u16,
+        /// How many added (modulo 81).
+        added: u8,
+        /// How many dropped (modulo 81, from the same range).
+        dropped: u8,
+        /// IPv6 instead of IPv4.
+        v6: bool,
+    },
+    /// An arbitrary ut_pex payload.
+    MessageBytes(Conn, Vec<u8>),
+    /// The last frame the swarm sent, relayed to a connection as its remote's message.
+    Relay(Conn),
+    /// `handle_timeout` at the clock.
+    Timeout,
+    /// `handle_timeout` at `poll_timeout`, then poll every frame.
+    RunDeadline,
+    /// `poll_transmit` until `None`.
+    PollTransmit,
+    /// `poll_event`, at most this many times (0: until `None`).
+    PollEvents(u8),
+}
+
+/// The fuzz input of `swarm_ops`: a config and the operations.
+#[derive(Arbitrary, Debug)]
+pub struct SwarmScript {
+    /// The swarm's config.
+    pub config: ConfigChoice,
+    /// The operations, in order.
+    pub ops: Vec<SwarmOp>,
+}
+
+/// Turns fuzz bytes into a script as `fuzz_target!(|script: SwarmScript| …)` would.
+pub fn script_from_bytes(data: &[u8]) -> Option<SwarmScript> {
+    SwarmScript::arbitrary_take_rest(Unstructured::new(data)).ok()
+}
+
+/// The `swarm_ops` target: bytes to a script (inputs that make none pass), then run.
+pub fn check_bytes(data: &[u8]) -> Check {
+    script_from_bytes(data).map_or(Ok(()), |script| run_swarm_script(&script))
+}
+
+/// What the checks know about one connection.
+#[derive(Debug)]
+struct Model {
+    id: ConnectionId,
+    open: bool,
+    wire: WireRules,
+    host: HostView,
+    stats: Stats,
+}
+
+struct Harness {
+    swarm: Swarm,
+    limits: Limits,
+    conns: Vec<Model>,
+    clock: Clock,
+    /// The latest instant the swarm was handed.
+    seen: Option<Instant>,
+    last_frame: Option<Frame>,
+}
+
+const REASONS: [DisconnectReason; 4] = [
+    DisconnectReason::DuplicatePeerOtherFamily,
+    DisconnectReason::NoMutualInterest,
+    DisconnectReason::LocalResourceLimits,
+    DisconnectReason::Other,
+];
+
+/// Runs a script against a fresh `Swarm` and checks every connection after every step.
+pub fn run_swarm_script(script: &SwarmScript) -> Check {
+    let config = script.config.build();
+    let mut h = Harness {
+        limits: Limits::of(&config),
+        swarm: Swarm::new(config),
+        conns: Vec::new(),
+        clock: Clock::new(Instant::now()),
+        seen: None,
+        last_frame: None,
+    };
+    for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
+        h.apply(op)
+            .and_then(|()| h.check_all())
+            .map_err(|e| format!("step {step} {op:?}: {e}"))?;
+    }
+    for k in 0..h.conns.len() {
+        h.check_claims(k).map_err(|e| format!("at the end: {e}"))?;
+    }
+    Ok(())
+}
+
+impl Harness {
+    fn observe(&mut self, now: Instant) {
+        self.seen = Some(self.seen.map_or(now, |s| s.max(now)));
+        for conn in self.conns.iter_mut().filter(|c| c.open) {
+            conn.wire.observe(now);
+        }
+    }
+
+    fn conn(&self, c: Conn) -> Option<usize> {
+        (!self.conns.is_empty()).then(|| usize::from(c.0) % self.conns.len())
+    }
+
+    fn apply(&mut self, op: &SwarmOp) -> Check {
+        let now = self.clock.now;
+        match *op {
+            SwarmOp::Time(step) => self.clock.step(step),
+            SwarmOp::Connect {
+                outgoing,
+                addr,
+                flags,
+            } => {
+                if self.conns.len() < MAX_CONNECTIONS {
+                    let direction = if outgoing {
+                        Direction::Outgoing
+                    } else {
+                        Direction::Incoming
+                    };
+                    let id = self.swarm.connect(
+                        now,
+                        addr.resolve(),
+                        direction,
+                        PeerFlags::from_bits(flags),
+                    );
+                    ensure!(
+                        self.conns.iter().all(|c| c.id != id),
+                        "connect reused the handle {id:?}"
+                    );
+                    let mut wire = WireRules::new(self.limits);
+                    wire.seen = self.seen;
+                    self.conns.push(Model {
+                        id,
+                        open: true,
+                        wire,
+                        host: HostView::default(),
+                        stats: Stats::default(),
+                    });
+                    self.observe(now);
+                }
+            }
+            SwarmOp::Disconnect(c, reason) => {
+                if let Some(k) = self.conn(c) {
+                    let id = self.conns[k].id;
+                    let reason = REASONS[usize::from(reason) % REASONS.len()];
+                    self.swarm.disconnect(now, id, reason);
+                    self.observe(now);
+                    self.conns[k].open = false;
+                    ensure!(
+                        !self.swarm.contains(id),
+                        "{id:?} still there after disconnect"
+                    );
+                }
+            }
+            SwarmOp::Handshake { on, id, port } => {
+                let mut builder = HandshakeBuilder::new().extension("ut_metadata", 2);
+                if let Some(id) = id {
+                    builder = builder.extension(UT_PEX, id);
+                }
+                if let Some(port) = port {
+                    builder = builder.listen_port(port);
+                }
+                self.handshake(on, &builder.build())?;
+            }
+            SwarmOp::HandshakeBytes(on, ref bytes) => self.handshake(on, bytes)?,
+            SwarmOp::SetRemoteId(c, ext) => {
+                if let Some(k) = self.conn(c) {
+                    self.swarm
+                        .set_remote_extension_id(now, self.conns[k].id, ext);
+                    self.observe(now);
+                    if self.conns[k].open {
+                        self.conns[k].wire.remote_id = ext;
+                    }
+                }
+            }
+            SwarmOp::Start(c) => {
+                if let Some(k) = self.conn(c) {
+                    self.swarm.start(now, self.conns[k].id);
+                    self.observe(now);
+                    if self.conns[k].open {
+                        self.conns[k].wire.started = true;
+                    }
+                }
+            }
+            SwarmOp::Stop(c) => {
+                if let Some(k) = self.conn(c) {
+                    self.swarm.stop(self.conns[k].id);
+                    self.conns[k].wire.started = false;
+                }
+            }
+            SwarmOp::AddPeer(addr, flags) => {
+                self.swarm
+                    .add_peer(addr.resolve(), PeerFlags::from_bits(flags));
+            }
+            SwarmOp::AddMany(start, count, v6) => {
+                for k in 0..u16::from(count % 81) {
+                    let addr = gen_addr(start.wrapping_add(k), v6);
+                    self.swarm.add_peer(addr, PeerFlags::from_bits(k as u8));
+                }
+            }
+            SwarmOp::DropPeer(addr) => self.swarm.drop_peer(addr.resolve()),
+            SwarmOp::DropMany(start, count, v6) => {
+                for k in 0..u16::from(count % 81) {
+                    self.swarm.drop_peer(gen_addr(start.wrapping_add(k), v6));
+                }
+            }
+            SwarmOp::MessageBuilt {
+                on,
+                ref added,
+                ref dropped,
+            } => {
+                self.message(on, &built_payload(added, dropped))?;
+            }
+            SwarmOp::MessageMany {
+                on,
+                start,
+                added,
+                dropped,
+                v6,
+            } => {
+                self.message(on, &many_payload(start, added, dropped, v6))?;
+            }
+            SwarmOp::MessageBytes(on, ref bytes) => self.message(on, bytes)?,
+            SwarmOp::Relay(on) => {
+                if let Some(frame) = self.last_frame.clone() {
+                    self.message(on, &frame.payload())?;
+                }
+            }
+            SwarmOp::Timeout => self.timeout(now)?,
+            SwarmOp::RunDeadline => {
+                if let Some(deadline) = self.swarm.poll_timeout() {
+                    self.timeout(deadline)?;
+                    self.poll_transmit()?;
+                }
+            }
+            SwarmOp::PollTransmit => self.poll_transmit()?,
+            SwarmOp::PollEvents(max) => {
+                for _ in 0..poll_limit(max) {
+                    let Some((id, event)) = self.swarm.poll_event() else {
+                        break;
+                    };
+                    let conn = self.by_id(id)?;
+                    ensure!(conn.open, "an event {event:?} for closed {id:?}");
+                    conn.host.check_event(event)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn by_id(&mut self, id: ConnectionId) -> Result<&mut Model, String> {
+        self.conns
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or_else(|| format!("output for unknown {id:?}"))
+    }
+
+    fn handshake(&mut self, on: Conn, payload: &[u8]) -> Check {
+        let Some(k) = self.conn(on) else {
+            return Ok(());
+        };
+        let now = self.clock.now;
+        let id = self.conns[k].id;
+        let before = self.swarm.stats(id);
+        let result = self.swarm.handle_extended_handshake(now, id, payload);
+        let conn = &mut self.conns[k];
+        if !conn.open {
+            return Ok(());
+        }
+        match result {
+            Ok(()) => {
+                self.observe(now);
+                let conn = &mut self.conns[k];
+                conn.wire.remote_id = self.swarm.remote_extension_id(id);
+            }
+            Err(_) => {
+                let after = self.swarm.stats(id);
+                if let (Some(before), Some(after)) = (before, after) {
+                    check_only_errors_moved(&before, &after)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, on: Conn, payload: &[u8]) -> Check {
+        let Some(k) = self.conn(on) else {
+            return Ok(());
+        };
+        let now = self.clock.now;
+        let id = self.conns[k].id;
+        let events_before = self.swarm.pending_events(id);
+        let before = self.swarm.stats(id);
+        let result = self.swarm.handle_message(now, id, payload);
+        if !self.conns[k].open {
+            return Ok(());
+        }
+        match result {
+            Ok(()) => self.observe(now),
+            Err(error) => {
+                ensure!(
+                    self.swarm.pending_events(id) == events_before,
+                    "refused message ({error:?}) queued events"
+                );
+                if let (Some(before), Some(after)) = (before, self.swarm.stats(id)) {
+                    check_only_errors_moved(&before, &after)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, at: Instant) -> Check {
+        self.swarm.handle_timeout(at);
+        self.observe(at);
+        if let (Some(deadline), Some(seen)) = (self.swarm.poll_timeout(), self.seen) {
+            ensure!(
+                deadline > seen,
+                "busy loop: deadline {deadline:?} not after {seen:?}"
+            );
+        }
+        Ok(())
+    }
+
+    fn poll_transmit(&mut self) -> Check {
+        // At most one frame per connection can be due at once.
+        for _ in 0..=MAX_CONNECTIONS {
+            let Some((id, frame)) = self.swarm.poll_transmit() else {
+                return Ok(());
+            };
+            let live: BTreeMap<_, _> = self.swarm.live().map(|p| (p.addr, p.flags)).collect();
+            let dial = self.swarm.dial_address(id).map(canonical_addr);
+            let swarm = &self.swarm;
+            let conn = self
+                .conns
+                .iter_mut()
+                .find(|c| c.id == id)
+                .ok_or_else(|| format!("a frame for unknown {id:?}"))?;
+            ensure!(conn.open, "a frame for closed {id:?}");
+            conn.wire.remote_addr = dial;
+            conn.wire
+                .check_frame(
+                    &frame,
+                    |a| live.get(&a).copied(),
+                    |a| swarm.remote_claims(id, a).is_some(),
+                )
+                .map_err(|e| format!("on {id:?}: {e}"))?;
+            self.last_frame = Some(frame);
+        }
+        Err("poll_transmit keeps returning frames".into())
+    }
+
+    /// The O(1) checks of every connection.
+    fn check_all(&mut self) -> Check {
+        let swarm = &self.swarm;
+        let open = self.conns.iter().filter(|c| c.open).count();
+        ensure!(
+            swarm.connections() == open,
+            "{} connections, {open} open",
+            swarm.connections()
+        );
+        for conn in &mut self.conns {
+            let id = conn.id;
+            if !conn.open {
+                ensure!(
+                    !swarm.contains(id)
+                        && swarm.stats(id).is_none()
+                        && !swarm.is_enabled(id)
+                        && swarm.pending_events(id) == 0,
+                    "stale {id:?} still answers"
+                );
+                continue;
+            }
+            check_conn(&conn.wire, &mut conn.stats, &SwarmConn(swarm, id))
+                .map_err(|e| format!("{id:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The claims of connection `k`: capped, sorted, and what its host was told.
+    fn check_claims(&self, k: usize) -> Check {
+        let conn = &self.conns[k];
+        if !conn.open {
+            return Ok(());
+        }
+        let id = conn.id;
+        check_claims(&conn.wire, &conn.host, &SwarmConn(&self.swarm, id))
+            .map_err(|e| format!("{id:?}: {e}"))?;
+        Ok(())
+    }
+}
