@@ -18,8 +18,6 @@
 //! Every peer ends up connected to every other, so N peers need about N² sockets (30: ~900
 //! file descriptors).
 
-mod common;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::io::{self, IsTerminal, Write};
@@ -35,7 +33,8 @@ use ut_pex::{
     PeerFlags, Swarm,
 };
 
-use common::{Incoming, WarpClock, WireError, WireReader, XorShift};
+use pex_probe::clock::{WarpClock, XorShift};
+use pex_probe::wire::{self, Incoming, WireError, WireReader};
 
 /// Every peer of the demo shares this torrent.
 const INFO_HASH: [u8; 20] = *b"ut_pex-swarm-demo-ih";
@@ -237,7 +236,7 @@ impl Demo {
             nodes.push(Node {
                 addr: listener.local_addr()?,
                 listener,
-                peer_id: common::peer_id(rng.next_u64()),
+                peer_id: wire::peer_id(rng.next_u64()),
                 known: BTreeSet::new(),
                 dialling: BTreeSet::new(),
                 peers: BTreeMap::new(),
@@ -322,7 +321,7 @@ impl Demo {
                     let _ = conn.stream.set_nodelay(true);
                     let peer_id = &self.nodes[conn.node].peer_id;
                     conn.out
-                        .extend_from_slice(&common::handshake(&INFO_HASH, peer_id));
+                        .extend_from_slice(&wire::handshake(&INFO_HASH, peer_id));
                 }
                 Err(e) => return self.close(token, Some(e.into())),
             }
@@ -364,7 +363,7 @@ impl Demo {
                 Some(Incoming::Handshake { .. }) => {
                     if conn.dialled.is_none() {
                         // We were dialled: answer the handshake.
-                        let handshake = common::handshake(&INFO_HASH, &node.peer_id);
+                        let handshake = wire::handshake(&INFO_HASH, &node.peer_id);
                         conn.out.extend_from_slice(&handshake);
                     }
                     // The reader checked that the remote speaks BEP 10: attach the connection
@@ -382,7 +381,7 @@ impl Demo {
                     let local_id = node.swarm.local_extension_id();
                     let port = node.addr.port();
                     let frame =
-                        common::extended_handshake_frame(local_id, Some(port), Some(remote.ip()));
+                        wire::extended_handshake_frame(local_id, Some(port), Some(remote.ip()));
                     conn.out.extend_from_slice(&frame);
                 }
                 Some(Incoming::Extended { id: 0, payload }) => {
