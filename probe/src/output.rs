@@ -3,9 +3,10 @@
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// One event, serialized as `"event":"<name>"` plus its fields.
 #[derive(Debug, Serialize)]
@@ -73,7 +74,8 @@ impl Line {
 /// `t` first, then the event's fields.
 #[derive(Serialize)]
 struct Stamped<'a> {
-    t: f64,
+    /// Seconds with exactly three decimals, written as is.
+    t: &'a RawValue,
     #[serde(flatten)]
     line: &'a Line,
 }
@@ -88,12 +90,85 @@ pub(crate) struct Output {
 impl Output {
     /// Prints one line and flushes, so that a reader sees each event when it happens.
     pub(crate) fn emit(&self, line: Line) {
-        // Milliseconds are what the probe can promise: its loop wakes every 250 ms at most.
-        let t = (self.start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
         let mut stdout = io::stdout().lock();
         // A closed stdout must not kill the connection loop: ignore write errors.
-        let _ = serde_json::to_writer(&mut stdout, &Stamped { t, line: &line });
-        let _ = stdout.write_all(b"\n");
+        let _ = stdout.write_all(stamp(self.start.elapsed(), &line).as_bytes());
         let _ = stdout.flush();
+    }
+}
+
+/// One line, newline included: `{"t":<seconds, three decimals>,"event":…}`.
+fn stamp(elapsed: Duration, line: &Line) -> String {
+    // Milliseconds are what the probe can promise: its loop wakes every 250 ms at most.
+    let t = format!("{:.3}", elapsed.as_secs_f64());
+    // A formatted finite `f64` is always a valid JSON number, and the events hold only
+    // strings and integers, so neither step can fail; an empty line would say if one did.
+    let json = RawValue::from_string(t)
+        .and_then(|t| serde_json::to_string(&Stamped { t: &t, line }))
+        .unwrap_or_default();
+    json + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    /// Each event's line, field for field and in order, as the probe example printed them.
+    #[test]
+    fn lines_keep_their_names_and_order() {
+        let line = |line: Line| stamp(Duration::from_millis(1250), &line);
+        let cases = [
+            (
+                Line::Connected {
+                    peer: "[::1]:6881".into(),
+                },
+                r#"{"t":1.250,"event":"connected","peer":"[::1]:6881"}"#,
+            ),
+            (
+                Line::Handshake {
+                    client: Some("lt \"2\"".into()),
+                    ut_pex: 1,
+                    yourip: None,
+                },
+                r#"{"t":1.250,"event":"handshake","client":"lt \"2\"","ut_pex":1,"yourip":null}"#,
+            ),
+            (
+                // IPv4-mapped IPv6 prints as IPv4.
+                Line::added(
+                    SocketAddr::from((Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 1), 7)),
+                    18,
+                ),
+                r#"{"t":1.250,"event":"added","addr":"127.0.0.1:7","flags":18}"#,
+            ),
+            (
+                Line::Dropped {
+                    addr: "127.0.0.1:7".into(),
+                },
+                r#"{"t":1.250,"event":"dropped","addr":"127.0.0.1:7"}"#,
+            ),
+            (
+                Line::Sent {
+                    added: 2,
+                    dropped: 0,
+                    bytes: 43,
+                },
+                r#"{"t":1.250,"event":"sent","added":2,"dropped":0,"bytes":43}"#,
+            ),
+            (
+                Line::Error {
+                    kind: "decode",
+                    message: "bad\nvalue".into(),
+                },
+                r#"{"t":1.250,"event":"error","kind":"decode","message":"bad\nvalue"}"#,
+            ),
+            (
+                Line::Closed { reason: "done" },
+                r#"{"t":1.250,"event":"closed","reason":"done"}"#,
+            ),
+        ];
+        for (event, want) in cases {
+            assert_eq!(line(event), format!("{want}\n"));
+        }
     }
 }
