@@ -27,10 +27,8 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use ut_pex::handshake::ExtendedHandshake;
 use ut_pex::{
-    Config, ConnectionId, Direction, DisconnectReason, Event, HandshakeError, MessageError,
-    PeerFlags, Swarm,
+    Config, ConnectionId, Direction, DisconnectReason, Event, MessageError, PeerFlags, Swarm,
 };
 
 use pex_probe::clock::{WarpClock, XorShift};
@@ -390,13 +388,9 @@ impl Demo {
                         .handle_extended_handshake(now, pex, payload)
                         .map_err(WireError::ExtendedHandshake)?;
                     if conn.remote.is_none() {
-                        // The remote's listen address: the one we dialled, or its IP with the
-                        // `p` of its extended handshake.
-                        let hs = ExtendedHandshake::decode(payload)
-                            .map_err(|e| WireError::ExtendedHandshake(HandshakeError::Decode(e)))?;
-                        let ip = conn.stream.peer_addr()?.ip();
-                        let listen = hs.listen_port.map(|p| SocketAddr::new(ip, p));
-                        established = Some(conn.dialled.or(listen));
+                        // The remote's listen address, as the swarm recorded it: the one we
+                        // dialled, or its IP with the `p` of its extended handshake.
+                        established = Some(node.swarm.dial_address(pex));
                     }
                 }
                 Some(Incoming::Extended { id, payload }) => {
