@@ -18,8 +18,6 @@
 //! Every peer ends up connected to every other, so N peers need about N² sockets (30: ~900
 //! file descriptors).
 
-mod common;
-
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::io::{self, IsTerminal, Write};
@@ -29,13 +27,12 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use ut_pex::handshake::ExtendedHandshake;
 use ut_pex::{
-    Config, ConnectionId, Direction, DisconnectReason, Event, HandshakeError, MessageError,
-    PeerFlags, Swarm,
+    Config, ConnectionId, Direction, DisconnectReason, Event, MessageError, PeerFlags, Swarm,
 };
 
-use common::{Incoming, WarpClock, WireError, WireReader, XorShift};
+use pex_probe::clock::{WarpClock, XorShift};
+use pex_probe::wire::{self, Incoming, WireError, WireReader};
 
 /// Every peer of the demo shares this torrent.
 const INFO_HASH: [u8; 20] = *b"ut_pex-swarm-demo-ih";
@@ -237,7 +234,7 @@ impl Demo {
             nodes.push(Node {
                 addr: listener.local_addr()?,
                 listener,
-                peer_id: common::peer_id(rng.next_u64()),
+                peer_id: wire::peer_id(rng.next_u64()),
                 known: BTreeSet::new(),
                 dialling: BTreeSet::new(),
                 peers: BTreeMap::new(),
@@ -322,7 +319,7 @@ impl Demo {
                     let _ = conn.stream.set_nodelay(true);
                     let peer_id = &self.nodes[conn.node].peer_id;
                     conn.out
-                        .extend_from_slice(&common::handshake(&INFO_HASH, peer_id));
+                        .extend_from_slice(&wire::handshake(&INFO_HASH, peer_id));
                 }
                 Err(e) => return self.close(token, Some(e.into())),
             }
@@ -364,7 +361,7 @@ impl Demo {
                 Some(Incoming::Handshake { .. }) => {
                     if conn.dialled.is_none() {
                         // We were dialled: answer the handshake.
-                        let handshake = common::handshake(&INFO_HASH, &node.peer_id);
+                        let handshake = wire::handshake(&INFO_HASH, &node.peer_id);
                         conn.out.extend_from_slice(&handshake);
                     }
                     // The reader checked that the remote speaks BEP 10: attach the connection
@@ -382,7 +379,7 @@ impl Demo {
                     let local_id = node.swarm.local_extension_id();
                     let port = node.addr.port();
                     let frame =
-                        common::extended_handshake_frame(local_id, Some(port), Some(remote.ip()));
+                        wire::extended_handshake_frame(local_id, Some(port), Some(remote.ip()));
                     conn.out.extend_from_slice(&frame);
                 }
                 Some(Incoming::Extended { id: 0, payload }) => {
@@ -391,13 +388,9 @@ impl Demo {
                         .handle_extended_handshake(now, pex, payload)
                         .map_err(WireError::ExtendedHandshake)?;
                     if conn.remote.is_none() {
-                        // The remote's listen address: the one we dialled, or its IP with the
-                        // `p` of its extended handshake.
-                        let hs = ExtendedHandshake::decode(payload)
-                            .map_err(|e| WireError::ExtendedHandshake(HandshakeError::Decode(e)))?;
-                        let ip = conn.stream.peer_addr()?.ip();
-                        let listen = hs.listen_port.map(|p| SocketAddr::new(ip, p));
-                        established = Some(conn.dialled.or(listen));
+                        // The remote's listen address, as the swarm recorded it: the one we
+                        // dialled, or its IP with the `p` of its extended handshake.
+                        established = Some(node.swarm.dial_address(pex));
                     }
                 }
                 Some(Incoming::Extended { id, payload }) => {

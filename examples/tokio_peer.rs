@@ -5,8 +5,6 @@
 //! advertises three peers, and Bob prints what he hears and exits. Real time: the first frame
 //! goes out as soon as both handshakes are done; later ones would follow 65 s apart.
 
-mod common;
-
 use std::error::Error;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use ut_pex::{Config, Event, PeerFlags, PexState};
 
-use common::{Incoming, Routed, WireReader};
+use pex_probe::wire::{self, Incoming, Routed, WireReader};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -77,12 +75,11 @@ async fn peer_loop(
     // Both handshakes at once: our two peers both speak BEP 10. (A client talking to
     // strangers sends the extended handshake once the remote's handshake has the BEP 10 bit.
     // One that knows the remote's listen address also calls `state.set_remote_address`.)
-    let peer_id = common::peer_id(u64::from(name.as_bytes()[0]));
+    let peer_id = wire::peer_id(u64::from(name.as_bytes()[0]));
     stream
-        .write_all(&common::handshake(&INFO_HASH, &peer_id))
+        .write_all(&wire::handshake(&INFO_HASH, &peer_id))
         .await?;
-    let extended_handshake =
-        common::extended_handshake_frame(state.local_extension_id(), None, None);
+    let extended_handshake = wire::extended_handshake_frame(state.local_extension_id(), None, None);
     stream.write_all(&extended_handshake).await?;
     // Started now, the state sends its first frame as soon as the remote enables ut_pex.
     state.start(Instant::now());
@@ -122,7 +119,7 @@ async fn peer_loop(
                 while let Some(incoming) = reader.next()? {
                     // Extended messages go to the state: handshake (id 0) or ut_pex.
                     if let Incoming::Extended { id, payload } = incoming {
-                        let routed = common::route_extended(&mut state, now, id, payload)?;
+                        let routed = wire::route_extended(&mut state, now, id, payload)?;
                         if let Routed::Pex(Err(e)) = routed {
                             // The state is unchanged; whether to disconnect is ours to say.
                             eprintln!("{name}: {e}");

@@ -1,17 +1,15 @@
 //! Two peers over loopback TCP, each driven by a blocking loop (one thread each, read
 //! timeouts from `poll_timeout`), with a warped clock so that the second frame, 65 protocol
 //! seconds after the first, arrives within a second of wall time. Also checks the peer-wire
-//! reader the examples share.
-
-#[path = "../examples/common/mod.rs"]
-mod common;
+//! reader that the probe and the examples share.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Incoming, Routed, WarpClock, WireError, WireReader};
+use pex_probe::clock::WarpClock;
+use pex_probe::wire::{self, Incoming, Routed, WireError, WireReader};
 use ut_pex::{Config, Event, Peer, PeerFlags, PexState};
 
 const INFO_HASH: [u8; 20] = *b"blocking pair test!!";
@@ -42,10 +40,7 @@ fn drive(
     let send = |stream: &mut TcpStream, bytes: &[u8]| {
         stream.write_all(bytes).map_err(|e| format!("write: {e}"))
     };
-    send(
-        &mut stream,
-        &common::handshake(&INFO_HASH, &common::peer_id(7)),
-    )?;
+    send(&mut stream, &wire::handshake(&INFO_HASH, &wire::peer_id(7)))?;
     state.start(clock.now());
     loop {
         while let Some(frame) = state.poll_transmit() {
@@ -96,11 +91,11 @@ fn drive(
             match incoming {
                 Incoming::Handshake { .. } => {
                     let frame =
-                        common::extended_handshake_frame(state.local_extension_id(), None, None);
+                        wire::extended_handshake_frame(state.local_extension_id(), None, None);
                     send(&mut stream, &frame)?;
                 }
                 Incoming::Extended { id, payload } => {
-                    match common::route_extended(&mut state, now, id, payload) {
+                    match wire::route_extended(&mut state, now, id, payload) {
                         Ok(Routed::Pex(Err(e))) => return Err(format!("ut_pex refused: {e}")),
                         Err(e) => return Err(e.to_string()),
                         Ok(_) => {}
@@ -168,13 +163,13 @@ fn added_then_dropped_over_tcp() {
 /// A BitTorrent handshake followed by an extended handshake and a keep-alive.
 fn opening_bytes(info_hash: &[u8; 20]) -> Vec<u8> {
     let state = PexState::new(Config::default());
-    let mut bytes = common::handshake(info_hash, &common::peer_id(1)).to_vec();
-    bytes.extend_from_slice(&common::extended_handshake_frame(
+    let mut bytes = wire::handshake(info_hash, &wire::peer_id(1)).to_vec();
+    bytes.extend_from_slice(&wire::extended_handshake_frame(
         state.local_extension_id(),
         Some(6881),
         None,
     ));
-    bytes.extend_from_slice(&common::KEEP_ALIVE);
+    bytes.extend_from_slice(&wire::KEEP_ALIVE);
     bytes
 }
 
@@ -190,7 +185,7 @@ fn reader_parses_everything_in_one_segment() {
     let Ok(Some(Incoming::Extended { id: 0, payload })) = reader.next() else {
         panic!("expected the extended handshake");
     };
-    let Ok(Routed::Handshake(hs)) = common::route_extended(&mut state, Instant::now(), 0, payload)
+    let Ok(Routed::Handshake(hs)) = wire::route_extended(&mut state, Instant::now(), 0, payload)
     else {
         panic!("expected the handshake to be routed");
     };
@@ -226,15 +221,15 @@ fn reader_errors_are_clear() {
     assert!(matches!(reader.next(), Err(WireError::BadHandshake)));
 
     let mut reader = WireReader::new(INFO_HASH);
-    let mut no_bep10 = common::handshake(&INFO_HASH, &[0; 20]);
+    let mut no_bep10 = wire::handshake(&INFO_HASH, &[0; 20]);
     no_bep10[25] = 0;
     reader.feed(&no_bep10);
     assert!(matches!(reader.next(), Err(WireError::NoExtensionProtocol)));
 
     let mut reader = WireReader::new(INFO_HASH);
-    reader.feed(&common::handshake(&INFO_HASH, &[0; 20]));
+    reader.feed(&wire::handshake(&INFO_HASH, &[0; 20]));
     reader.next().unwrap();
-    let too_long = (common::MAX_MESSAGE_LEN as u32 + 1).to_be_bytes();
+    let too_long = (wire::MAX_MESSAGE_LEN as u32 + 1).to_be_bytes();
     reader.feed(&too_long);
     let err = reader.next().unwrap_err();
     assert!(matches!(err, WireError::TooLarge { .. }));

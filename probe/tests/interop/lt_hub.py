@@ -159,20 +159,17 @@ def run(tmp, deadline):
     def on_alert(who, alert):
         if who != "hub":
             return
+        # Both alerts carry the same fields; only the event name differs.
         if isinstance(alert, lt.peer_disconnected_alert):
-            ip, port = alert.ip
-            emit(
-                "disconnected",
-                session=who,
-                addr=fmt_addr(ip, port),
-                error=alert.error.message(),
-                op=op_name(alert.op),
-                message=alert.message(),
-            )
+            event = "disconnected"
         elif isinstance(alert, lt.peer_error_alert):
+            event = "peer_error"
+        else:
+            event = None
+        if event is not None:
             ip, port = alert.ip
             emit(
-                "peer_error",
+                event,
                 session=who,
                 addr=fmt_addr(ip, port),
                 error=alert.error.message(),

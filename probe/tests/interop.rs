@@ -1,20 +1,15 @@
 //! Interop tests against real clients: libtorrent 2.0.8 (Debian's python3-libtorrent, driven
-//! by `tests/interop/lt_hub.py`) and npm `ut_pex` 5.0.2 on `bittorrent-protocol` 5.0.9
-//! (`tests/interop/js/pex_peer.mjs`), both directions, on loopback only. Our side is the
-//! `probe` example.
+//! by `interop/lt_hub.py`) and npm `ut_pex` 5.0.2 on `bittorrent-protocol` 5.0.9
+//! (`interop/js/pex_peer.mjs`), both directions, on loopback only. Our side is the
+//! `pex-probe` binary.
 //!
-//! Ignored by default (they need the clients and take about 80 s, two of them waiting for a
-//! real 60-65 s PEX cadence). Install the clients with `bash tests/interop/setup.sh`, then:
-//!
-//! ```text
-//! cargo test --release --test interop -- --ignored --test-threads=3 --nocapture
-//! ```
-//!
-//! A missing client fails the test with a message saying how to install it: never a skip.
-//! Every child process is killed by PID when its guard drops, pass or fail, and each one
-//! also stops by itself after a bounded time.
+//! They run with the rest of `cargo test --workspace` and take about 80 s (two of them wait
+//! for a real 60-65 s PEX cadence). Install the clients with
+//! `bash probe/tests/interop/setup.sh` (see CONTRIBUTING.md). Without them each test says it
+//! is skipped and passes, unless `UT_PEX_INTEROP=require` is set (CI sets it): then a missing
+//! client fails the test. Every child process is killed by PID when its guard drops, pass or
+//! fail, and each one also stops by itself after a bounded time.
 
-#[path = "interop/support.rs"]
 mod support;
 
 use std::net::SocketAddr;
@@ -22,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{node_with_modules, probe, python_with_libtorrent, root, secs, Json, Proc};
+use support::{node_with_modules, probe, python_with_libtorrent, root, secs, Fields, Json, Proc};
 
 /// How long a real client may take to react to a message (the brief's bound).
 const REACT: Duration = Duration::from_secs(5);
@@ -46,8 +41,11 @@ fn addr(text: &str) -> SocketAddr {
 /// The `flags` of a probe or JS line: a number, or a hex string (`"12"`, `"0x12"`).
 fn flags(line: &Json) -> u8 {
     match line.get("flags") {
-        Some(Json::Num(n)) => *n as u8,
-        Some(Json::Str(s)) => {
+        Some(Json::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .unwrap_or_else(|| panic!("bad flags {n}")),
+        Some(Json::String(s)) => {
             let hex = s.trim_start_matches("0x");
             u8::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("bad flags {s:?}"))
         }
@@ -67,6 +65,19 @@ fn is_event(line: &Json, event: &str) -> bool {
 
 fn has_addr(line: &Json, event: &str, want: SocketAddr) -> bool {
     is_event(line, event) && line.str("addr").map(addr) == Some(want)
+}
+
+/// Waits (until `by`) for the probe's `closed` line and checks that it ended on its own timer:
+/// `done`, not `remote_closed` (the client hung up) or `error`.
+fn wait_done(us: &mut Proc, by: Instant) -> support::Line {
+    let closed = us.wait_for("the probe to finish", by, |l| is_event(l, "closed"));
+    assert_eq!(
+        closed.json.str("reason"),
+        Some("done"),
+        "{}",
+        us.transcript()
+    );
+    closed
 }
 
 fn start_probe(target: &str, info_hash: &str, extra: &[String]) -> Proc {
@@ -113,10 +124,10 @@ fn is_pex_error(message: &str) -> bool {
 /// 3. The hub never disconnects us for a PEX reason over our two frames (the add, and a drop
 ///    of the idle session 65 s later), and the probe ends on its own timer.
 #[test]
-#[ignore = "needs libtorrent (tests/interop/setup.sh); about 80 s"]
 fn libtorrent_hub() {
-    let python = python_with_libtorrent();
-    probe(); // build it before the swarm's clock starts
+    let Some(python) = python_with_libtorrent() else {
+        return;
+    };
     let script = root().join("tests").join("interop").join("lt_hub.py");
     let mut command = Command::new(python);
     command.arg(script).args(["--max-seconds", "200"]);
@@ -242,16 +253,9 @@ fn libtorrent_hub() {
 
     // Scenario 3: the probe ends by itself ("done": had libtorrent disconnected us, it would
     // say "remote_closed"), and no disconnect or error libtorrent logged for us is a PEX one.
-    let closed = us.wait_for(
-        "the probe to finish",
+    wait_done(
+        &mut us,
         handshake.at + Duration::from_secs(probe_seconds) + SLACK,
-        |l| is_event(l, "closed"),
-    );
-    assert_eq!(
-        closed.json.str("reason"),
-        Some("done"),
-        "{}",
-        us.transcript()
     );
     let errors = us.all(|l| is_event(l, "error"));
     assert!(errors.is_empty(), "probe errors: {errors:?}");
@@ -300,8 +304,9 @@ fn libtorrent_hub() {
 
 // ---- JS -----------------------------------------------------------------------------------
 
-fn start_js(extra: &[&str], info_hash: &str) -> (Proc, String) {
-    let (node, js) = node_with_modules();
+/// Starts the JS peer (`node` and its folder from [`node_with_modules`]); returns it and
+/// the address it listens on.
+fn start_js((node, js): (PathBuf, PathBuf), extra: &[&str], info_hash: &str) -> (Proc, String) {
     let script: PathBuf = js.join("pex_peer.mjs");
     let mut command = Command::new(node);
     command
@@ -320,12 +325,14 @@ fn start_js(extra: &[&str], info_hash: &str) -> (Proc, String) {
 
 /// Scenario 4: our frames reach the JS module: v4 and v6 peers with their flag bits, and a
 /// drop one interval (65 s) later, which its strict "< 60 s is a flood" rule must let pass.
+/// About 75 s.
 #[test]
-#[ignore = "needs node + npm ci (tests/interop/setup.sh); about 75 s"]
 fn js_receives_our_pex() {
-    probe(); // build it first
+    let Some(node_js) = node_with_modules() else {
+        return;
+    };
     let info_hash = random_info_hash();
-    let (mut js, target) = start_js(&[], &info_hash);
+    let (mut js, target) = start_js(node_js, &[], &info_hash);
     let advertised: [(&str, u8); 3] = [
         ("127.0.0.7:6881", 0x12),
         ("127.0.0.8:6882", 0x00),
@@ -364,16 +371,9 @@ fn js_receives_our_pex() {
     let drop_seen = js.wait_for("the drop", sent.at + OUR_INTERVAL + SLACK, |l| {
         has_addr(l, "dropped", dropped)
     });
-    let closed = us.wait_for(
-        "the probe to finish",
+    let closed = wait_done(
+        &mut us,
         handshake.at + Duration::from_secs(probe_seconds) + SLACK,
-        |l| is_event(l, "closed"),
-    );
-    assert_eq!(
-        closed.json.str("reason"),
-        Some("done"),
-        "{}",
-        us.transcript()
     );
     // Every line before "closed" has been read by now.
     let frames = us.all(|l| is_event(l, "sent"));
@@ -410,10 +410,12 @@ fn js_receives_our_pex() {
 
 /// Scenario 5: the JS module's messages reach us: v4 + v6 peers with flags, then an
 /// all-empty message right after (two messages within a second: within our flood rule).
+/// About 5 s.
 #[test]
-#[ignore = "needs node + npm ci (tests/interop/setup.sh); about 5 s"]
 fn js_sends_us_pex() {
-    probe(); // build it first
+    let Some(node_js) = node_with_modules() else {
+        return;
+    };
     let info_hash = random_info_hash();
     let peers: [(&str, u8); 3] = [
         ("127.0.0.9:7001", 0x02),
@@ -426,7 +428,7 @@ fn js_sends_us_pex() {
         js_args.extend(["--add", spec.as_str()]);
     }
     js_args.push("--send-empty");
-    let (mut js, target) = start_js(&js_args, &info_hash);
+    let (mut js, target) = start_js(node_js, &js_args, &info_hash);
     let mut us = start_probe(&target, &info_hash, &["--seconds".into(), "5".into()]);
     let handshake = us.wait_for("the handshake", Instant::now() + REACT * 2, |l| {
         is_event(l, "handshake")
@@ -451,17 +453,7 @@ fn js_sends_us_pex() {
         peers.len(),
         secs(first_sent.at, last)
     );
-    let closed = us.wait_for(
-        "the probe to finish",
-        handshake.at + Duration::from_secs(5) + SLACK,
-        |l| is_event(l, "closed"),
-    );
-    assert_eq!(
-        closed.json.str("reason"),
-        Some("done"),
-        "{}",
-        us.transcript()
-    );
+    wait_done(&mut us, handshake.at + Duration::from_secs(5) + SLACK);
     let added = us.all(|l| is_event(l, "added"));
     assert_eq!(added.len(), peers.len(), "exactly the JS peers: {added:?}");
     assert!(

@@ -1,39 +1,35 @@
-//! Peer-wire plumbing shared by the examples (and `tests/blocking_pair.rs`): the BitTorrent
-//! handshake, an incremental reader of length-prefixed messages, the routing of BEP 10
-//! extended messages to a [`PexState`], and a time-warped clock.
+//! Peer-wire plumbing: the BitTorrent handshake, an incremental reader of length-prefixed
+//! messages, and the routing of BEP 10 extended messages to a [`PexState`].
 //!
 //! None of this is part of the `ut_pex` API: a real client has its own peer-wire code. What
 //! it takes from here is the routing in [`route_extended`] and the `m` entry built in
 //! [`extended_handshake_frame`].
 
-// Each example uses a different part of this module.
-#![allow(dead_code)]
-
 use std::fmt;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder};
 use ut_pex::message::EXTENDED_MESSAGE_ID;
 use ut_pex::{HandshakeError, MessageError, PexState};
 
-/// The `v` our examples put in their extended handshake.
-pub(crate) const CLIENT: &str = concat!("ut_pex-example/", env!("CARGO_PKG_VERSION"));
+/// The `v` the probe and the examples put in their extended handshake.
+pub const CLIENT: &str = concat!("pex-probe/", env!("CARGO_PKG_VERSION"));
 
 /// The largest peer-wire message the reader accepts (a `piece` is 16 KiB plus a header; a
 /// bitfield of a million pieces is 128 KiB). Larger ones are a [`WireError::TooLarge`].
-pub(crate) const MAX_MESSAGE_LEN: usize = 1 << 20;
+pub const MAX_MESSAGE_LEN: usize = 1 << 20;
 
 // ---- the BitTorrent handshake --------------------------------------------------------------
 
 const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 
 /// Bytes of the BitTorrent handshake: `<19>"BitTorrent protocol"<8 reserved><info-hash><peer id>`.
-pub(crate) const HANDSHAKE_LEN: usize = 68;
+pub const HANDSHAKE_LEN: usize = 68;
 
 /// Our BitTorrent handshake, with the BEP 10 bit set (reserved byte 5, bit 0x10).
-pub(crate) fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> [u8; HANDSHAKE_LEN] {
+pub fn handshake(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> [u8; HANDSHAKE_LEN] {
     let mut out = [0u8; HANDSHAKE_LEN];
     out[0] = 19;
     out[1..20].copy_from_slice(PROTOCOL);
@@ -61,10 +57,10 @@ fn parse_handshake(bytes: &[u8], info_hash: &[u8; 20]) -> Result<[u8; 20], WireE
     Ok(peer_id)
 }
 
-/// A peer id for our examples: `-UX0001-` and 12 digits.
-pub(crate) fn peer_id(seed: u64) -> [u8; 20] {
+/// A peer id for the probe and the examples: `-UX0001-` and 12 digits from `seed`.
+pub fn peer_id(seed: u64) -> [u8; 20] {
     let mut id = *b"-UX0001-000000000000";
-    let mut rng = XorShift::new(seed);
+    let mut rng = crate::clock::XorShift::new(seed);
     for byte in &mut id[8..] {
         *byte = b'0' + (rng.below(10) as u8);
     }
@@ -74,10 +70,10 @@ pub(crate) fn peer_id(seed: u64) -> [u8; 20] {
 // ---- peer-wire messages ------------------------------------------------------------------
 
 /// A keep-alive: a message of length zero.
-pub(crate) const KEEP_ALIVE: [u8; 4] = [0; 4];
+pub const KEEP_ALIVE: [u8; 4] = [0; 4];
 
 /// A whole peer-wire message: `<u32 length><id><payload>`.
-pub(crate) fn message(id: u8, payload: &[u8]) -> Vec<u8> {
+pub fn message(id: u8, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len() + 1).expect("our messages are small");
     let mut out = Vec::with_capacity(5 + payload.len());
     out.extend_from_slice(&len.to_be_bytes());
@@ -87,7 +83,7 @@ pub(crate) fn message(id: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An extended message (BEP 10): `<u32 length><20><extended id><payload>`.
-pub(crate) fn extended_message(id: u8, payload: &[u8]) -> Vec<u8> {
+pub fn extended_message(id: u8, payload: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(1 + payload.len());
     body.push(id);
     body.extend_from_slice(payload);
@@ -97,7 +93,7 @@ pub(crate) fn extended_message(id: u8, payload: &[u8]) -> Vec<u8> {
 /// Our BEP 10 extended handshake, framed: `ut_pex` under the id we want to receive it on
 /// (`local_extension_id()`; `None` for a private torrent leaves it out), `p` if we listen,
 /// `yourip` if given, and `v`.
-pub(crate) fn extended_handshake_frame(
+pub fn extended_handshake_frame(
     local_ut_pex_id: Option<u8>,
     listen_port: Option<u16>,
     your_ip: Option<IpAddr>,
@@ -117,7 +113,7 @@ pub(crate) fn extended_handshake_frame(
 
 /// One thing read from the remote.
 #[derive(Debug)]
-pub(crate) enum Incoming<'a> {
+pub enum Incoming<'a> {
     /// Its BitTorrent handshake (always first), already checked: the right info-hash and
     /// the BEP 10 bit set.
     Handshake {
@@ -146,7 +142,7 @@ pub(crate) enum Incoming<'a> {
 
 /// Why a connection cannot go on.
 #[derive(Debug)]
-pub(crate) enum WireError {
+pub enum WireError {
     /// The first bytes are not a BitTorrent handshake.
     BadHandshake,
     /// The remote's handshake is for another torrent.
@@ -200,7 +196,7 @@ impl From<io::Error> for WireError {
 }
 
 /// Lower-case hex of some bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -209,7 +205,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// (Clients often send their extended handshake, even a bitfield, in the same TCP segment as
 /// the BitTorrent handshake.)
 #[derive(Debug)]
-pub(crate) struct WireReader {
+pub struct WireReader {
     buf: Vec<u8>,
     /// Bytes of `buf` already returned.
     pos: usize,
@@ -219,7 +215,7 @@ pub(crate) struct WireReader {
 
 impl WireReader {
     /// A reader expecting a handshake for this torrent.
-    pub(crate) fn new(info_hash: [u8; 20]) -> Self {
+    pub fn new(info_hash: [u8; 20]) -> Self {
         Self {
             buf: Vec::new(),
             pos: 0,
@@ -229,7 +225,7 @@ impl WireReader {
     }
 
     /// Appends received bytes.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
@@ -238,7 +234,7 @@ impl WireReader {
     }
 
     /// One `read` from `src` into the buffer; `Ok(0)` means the remote closed.
-    pub(crate) fn read_from(&mut self, src: &mut impl Read) -> io::Result<usize> {
+    pub fn read_from(&mut self, src: &mut impl Read) -> io::Result<usize> {
         let mut chunk = [0u8; 16 * 1024];
         let n = src.read(&mut chunk)?;
         self.feed(&chunk[..n]);
@@ -246,7 +242,10 @@ impl WireReader {
     }
 
     /// The next complete item, `None` if more bytes are needed.
-    pub(crate) fn next(&mut self) -> Result<Option<Incoming<'_>>, WireError> {
+    // Not `Iterator::next`: each item borrows the reader's buffer until the next call, which
+    // `Iterator` cannot express.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<Incoming<'_>>, WireError> {
         let available = &self.buf[self.pos..];
         if !self.handshake_done {
             // Fail early on garbage rather than waiting for 68 bytes that may never come.
@@ -297,7 +296,7 @@ impl WireReader {
 
 /// What an extended message turned out to be.
 #[derive(Debug)]
-pub(crate) enum Routed<'a> {
+pub enum Routed<'a> {
     /// The remote's extended handshake, already given to the state; parsed here too for the
     /// fields the host needs (`p`, `v`, `yourip`).
     Handshake(ExtendedHandshake<'a>),
@@ -311,7 +310,7 @@ pub(crate) enum Routed<'a> {
 /// *our* `ut_pex` id (the one we put in our handshake's `m`) is a ut_pex message.
 ///
 /// After this, drain the state: `poll_transmit` and `poll_event` until `None`.
-pub(crate) fn route_extended<'a>(
+pub fn route_extended<'a>(
     state: &mut PexState,
     now: Instant,
     id: u8,
@@ -331,83 +330,7 @@ pub(crate) fn route_extended<'a>(
     }
 }
 
-// ---- time and randomness -----------------------------------------------------------------
-
-/// A clock that runs `warp` times faster than the wall clock, for demos and tests that want
-/// to see several 65-second PEX intervals in a few seconds: protocol time is
-/// `start + wall elapsed × warp`. Every `PexState` call gets protocol time; the state's
-/// intervals stay the real protocol's.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WarpClock {
-    start: Instant,
-    warp: f64,
-}
-
-impl WarpClock {
-    /// A clock starting now; `warp` must be positive.
-    pub(crate) fn new(warp: f64) -> Self {
-        assert!(warp > 0.0 && warp.is_finite(), "warp must be positive");
-        Self {
-            start: Instant::now(),
-            warp,
-        }
-    }
-
-    /// Protocol time now.
-    pub(crate) fn now(&self) -> Instant {
-        self.start + self.start.elapsed().mul_f64(self.warp)
-    }
-
-    /// Protocol time elapsed since the start.
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.start.elapsed().mul_f64(self.warp)
-    }
-
-    /// The wall-clock instant at which protocol time reaches `at`.
-    pub(crate) fn wall_instant(&self, at: Instant) -> Instant {
-        self.start + at.saturating_duration_since(self.start).div_f64(self.warp)
-    }
-}
-
-/// A tiny xorshift64 generator: enough to shuffle dial orders reproducibly from a seed.
-#[derive(Clone, Debug)]
-pub(crate) struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from a seed (any value, 0 included).
-    pub(crate) fn new(seed: u64) -> Self {
-        // Mix the seed (splitmix64's constants) so that 0 and small seeds work too.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Self((z ^ (z >> 31)) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// Shuffles a slice in place (Fisher–Yates).
-    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            items.swap(i, j);
-        }
-    }
-}
-
 /// Formats an address for output: IPv6 as `[ip]:port`, IPv4-mapped IPv6 as IPv4.
-pub(crate) fn show(addr: SocketAddr) -> String {
+pub fn show(addr: SocketAddr) -> String {
     ut_pex::canonical_addr(addr).to_string()
 }
