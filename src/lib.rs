@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 mod bencode;
+mod book;
 mod codec;
 mod config;
 mod error;
@@ -28,6 +29,9 @@ pub mod message {
     };
 }
 
+pub use book::{
+    bep40_priority, Admission, BookConfig, PeerBook, Refusal, Source, MIXED_FAMILY_PRIORITY,
+};
 pub use codec::{Frame, PexMessage};
 pub use config::{Config, MAX_PEERS_PER_MESSAGE, MIN_SEND_INTERVAL};
 pub use error::{ConfigError, DecodeError, HandshakeError, MessageError};
