@@ -21,13 +21,21 @@ impl PeerBook {
         if self.in_flight >= self.config.max_half_open {
             return None;
         }
-        let best = self
+        // The subnet window is a map lookup: check it only for entries that would beat the
+        // best so far, which in practice is a handful per scan.
+        let mut best: Option<(Rank, usize)> = None;
+        for (i, e) in self
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.ready(now) && self.subnet_allows(now, e))
-            .min_by_key(|(_, e)| self.rank(e))
-            .map(|(i, _)| i)?;
+            .filter(|(_, e)| e.ready(now))
+        {
+            let rank = self.rank(e);
+            if best.as_ref().map_or(true, |(b, _)| rank < *b) && self.subnet_allows(now, e) {
+                best = Some((rank, i));
+            }
+        }
+        let (_, best) = best?;
         let e = self.entries.get_mut(best)?;
         e.dial = Dial::InFlight;
         let (addr, net) = (e.addr(), subnet(e.ip()));
