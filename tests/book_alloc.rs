@@ -78,4 +78,24 @@ fn hostile_flood_stays_bounded() {
     want.sort();
     assert_eq!(dialled, want);
     assert!(counting_alloc::live_bytes().saturating_sub(before) <= bound);
+    drop(book);
+
+    // The entries alone: a full book of tracker candidates (one source record).
+    let before = counting_alloc::live_bytes();
+    let mut book = PeerBook::new(BookConfig::default(), [0x5a; 16]);
+    for i in 0..max_entries as u32 {
+        let addr = SocketAddr::from(((0x1f00_0000 + i * 7).to_be_bytes(), 6881));
+        book.add(t0, addr, PeerFlags::EMPTY, Source::Tracker);
+    }
+    let heap = counting_alloc::live_bytes().saturating_sub(before);
+    println!(
+        "entries only: {} entries, {} heap bytes per entry",
+        book.len(),
+        heap / book.len().max(1)
+    );
+    assert_eq!(book.len(), max_entries);
+    assert!(
+        heap <= ENTRY_BOUND * max_entries + SOURCE_BOUND,
+        "{heap} heap bytes"
+    );
 }

@@ -367,3 +367,25 @@ fn incoming_and_events() {
     b.on_event(t, remote, &ut_pex::Event::PeerDropped(peer.addr));
     assert!(!b.contains(peer.addr));
 }
+
+/// Rule: bounded; an entry whose dial ended by `disconnected` is evictable again, so a
+/// stronger newcomer (fewer failures) takes its place in a full book.
+#[test]
+fn eviction_after_disconnected_dial() {
+    let mut b = PeerBook::new(BookConfig::default().max_candidates(1), [4; 16]);
+    let (t, s) = (Instant::now(), pex("9.9.9.9:5000"));
+    let old = a("8.1.1.1:6881");
+    b.add(t, old, F, s);
+    assert_eq!(b.poll_dial(t), Some(old));
+    b.dial_failed(t, old);
+    assert_eq!(b.poll_dial(t + MIN), Some(old));
+    let new = a("8.2.1.1:6881");
+    assert_eq!(
+        b.add(t + MIN, new, F, s),
+        Admission::Refused(Refusal::BookFull),
+        "in flight"
+    );
+    b.disconnected(t + MIN, old);
+    assert_eq!(b.add(t + MIN, new, F, s), Admission::Added);
+    assert!(!b.contains(old));
+}

@@ -8,7 +8,9 @@ use super::entry::{subnet, Dial, Entry};
 use super::{PeerBook, Source};
 use crate::flags::canonical_addr;
 
-/// The rank of a dialable entry: smaller dials first. Distrusted last, then class, more
+/// The rank of a dialable entry: smaller dials first. BEP 40's priority sits after class,
+/// vouches and failures (libtorrent's order) because BEP 40 is a tie-break among equals: "a
+/// DDoS attack is only as affective as the proportion of attackers to legitimate peers". Distrusted last, then class, more
 /// vouches, fewer failures, higher BEP 40 priority, the keyed tie-break, and the IP so the
 /// order is total (and so deterministic whatever the entries' order in memory).
 type Rank = (bool, u8, Reverse<usize>, u8, Reverse<u32>, u32, [u8; 16]);
@@ -134,6 +136,8 @@ impl PeerBook {
         }
         e.dial = Dial::Idle;
         e.retry_at = now.checked_add(self.config.reconnect_delay);
+        // A dial that ends this way makes a never-connected entry evictable again.
+        self.pex_floor = None;
         if e.retry_at.is_none() {
             // No representable instant to wait for: it can never be redialled.
             self.remove_at(i);
