@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(message_decode handshake_decode state_ops swarm_ops)
+    targets=(message_decode handshake_decode state_ops swarm_ops book_ops)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -4,6 +4,7 @@
 
 mod addr;
 mod bencode;
+mod book;
 mod claims;
 mod codec;
 mod config;
@@ -37,6 +38,9 @@ pub mod message {
 }
 
 pub use addr::canonical_addr;
+pub use book::{
+    bep40_priority, Admission, BookConfig, PeerBook, Refusal, Source, MIXED_FAMILY_PRIORITY,
+};
 pub use codec::{Frame, PexMessage};
 pub use config::{Config, MAX_PEERS_PER_MESSAGE, MIN_SEND_INTERVAL};
 pub use error::{ConfigError, DecodeError, HandshakeError, MessageError};

@@ -12,6 +12,8 @@
 //! - [`host`]: the `Host` trait, one connection of a `PexState` or of a `Swarm`,
 //!   so the rule scenarios run against both.
 //! - [`alloc`]: a counting allocator to install with `#[global_allocator]`.
+//! - [`book`]: the `book_ops` script of `PeerBook` calls, its interpreter and model checks;
+//!   [`book_flood`]: the hostile PEX flood of the book's heap test and bench.
 //! - [`addr`]: address pools and the address rules the checks use.
 //! - [`seedbox`]: the seedbox scenario (many torrents of many connections) the memory
 //!   bench and byte-bound tests build.
@@ -23,6 +25,10 @@
 
 pub mod addr;
 pub mod alloc;
+// The script types' fields are what the `Arbitrary` fuzz input chooses; their names say it.
+#[allow(missing_docs)]
+pub mod book;
+pub mod book_flood;
 pub mod codec;
 pub mod host;
 pub mod interp;

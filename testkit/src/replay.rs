@@ -11,11 +11,12 @@ use crate::Check;
 pub type Target = fn(&[u8]) -> Check;
 
 /// Every fuzz target, with its check of one input.
-pub const TARGETS: [(&str, Target); 4] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("message_decode", crate::codec::check_message),
     ("handshake_decode", crate::codec::check_handshake),
     ("state_ops", crate::interp::check_bytes),
     ("swarm_ops", crate::swarm_ops::check_bytes),
+    ("book_ops", crate::book::check_bytes),
 ];
 
 /// The `fuzz/` directory of the repository.
