@@ -1,0 +1,110 @@
+//! How [`Swarm`]'s inputs reach its parts: the latest instant, dial addresses into the live
+//! set, the log's growth into the schedule, frames out of the engines, compaction.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Direction, Swarm};
+use crate::addr::canonical_addr;
+use crate::codec::Frame;
+use crate::conn::Conn;
+use crate::live::Added;
+use crate::peer::PeerFlags;
+use crate::schedule::Schedule;
+use crate::slots::ConnectionId;
+
+impl Swarm {
+    pub(super) fn conn(&self, id: ConnectionId) -> Option<&Conn> {
+        self.slots.get(id).map(|h| &h.conn)
+    }
+
+    /// Records `now`, keeping the latest instant if time went backwards.
+    pub(super) fn observe(&mut self, now: Instant) -> Instant {
+        let latest = self.now.map_or(now, |seen| seen.max(now));
+        self.now = Some(latest);
+        latest
+    }
+
+    /// Records `dial` as the connection's endpoint and makes it live.
+    pub(super) fn set_dial(&mut self, id: ConnectionId, dial: SocketAddr) {
+        let dial = canonical_addr(dial);
+        let Some(hosted) = self.slots.get_mut(id) else {
+            return;
+        };
+        let mut flags = hosted.flags;
+        if hosted.direction == Direction::Outgoing {
+            flags |= PeerFlags::REACHABLE;
+        }
+        hosted.dial_known = true;
+        hosted.conn.set_echo_addr(dial);
+        if self.live.add_dial(dial, flags) == Added::New {
+            self.log_grew();
+        }
+    }
+
+    /// The log grew: every connection waiting for news has some now.
+    pub(super) fn log_grew(&mut self) {
+        let waiting = self.schedule.take_waiting();
+        for &id in &waiting {
+            if let Some(hosted) = self.slots.get_mut(id) {
+                Schedule::woken(&mut hosted.ticket);
+                self.reschedule(id, None);
+            }
+        }
+        self.schedule.recycle_waiting(waiting);
+        self.compact();
+    }
+
+    /// Puts `id` where its engine says it belongs; `due_by` is the `now` of an input on `id`
+    /// itself (see the time convention in the type docs).
+    pub(super) fn reschedule(&mut self, id: ConnectionId, due_by: Option<Instant>) {
+        let Some(now) = self.now else {
+            return; // no instant seen yet: nothing can have started
+        };
+        let Some(hosted) = self.slots.get_mut(id) else {
+            return;
+        };
+        let next = hosted.conn.next(self.live.timeline(), &self.config, now);
+        self.schedule.place(id, &mut hosted.ticket, next, due_by);
+        self.prune();
+    }
+
+    /// Keeps the heap's top a live deadline, so that `poll_timeout` is exact.
+    pub(super) fn prune(&mut self) {
+        let slots = &self.slots;
+        self.schedule
+            .prune(|id, timer| slots.get(id).is_some_and(|h| h.ticket.holds(timer)));
+    }
+
+    pub(super) fn compact(&mut self) {
+        let slots = &self.slots;
+        self.compactor
+            .run(self.live.timeline_mut(), slots.len(), || {
+                slots.values().map(|h| h.conn.cursor())
+            });
+    }
+
+    pub(super) fn build_frame(&mut self, id: ConnectionId) -> Option<Frame> {
+        let now = self.now?;
+        let hosted = self.slots.get_mut(id)?;
+        if !hosted.ticket.take_ready() {
+            return None; // stopped or disabled since the frame was decided
+        }
+        let frame =
+            hosted
+                .conn
+                .build_frame(self.live.timeline(), &mut self.batch, &self.config, now);
+        self.reschedule(id, None);
+        self.compact();
+        frame
+    }
+
+    pub(super) fn note_events(&mut self, id: ConnectionId) {
+        let Some(hosted) = self.slots.get_mut(id) else {
+            return;
+        };
+        if hosted.conn.pending_events() > 0 {
+            self.schedule.note_events(id, &mut hosted.ticket);
+        }
+    }
+}
