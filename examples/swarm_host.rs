@@ -13,16 +13,24 @@ use std::time::{Duration, Instant};
 
 use pex_probe::wire::{self, Incoming, Routed, WireReader};
 use ut_pex::{
-    Config, ConnectionId, Direction, DisconnectReason, Event, PeerFlags, PexState, Swarm,
+    BookConfig, Config, ConnectionId, Direction, DisconnectReason, Event, PeerBook, PeerFlags,
+    PexState, Swarm,
 };
 
 const INFO_HASH: [u8; 20] = *b"swarm_host example!!";
+/// The hub's address, as the peers know it (the source of what they learn by PEX).
+const HUB: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::new(127, 0, 0, 1),
+    6881,
+));
 
 /// One connection: the hub's end is `id` in its swarm, the far end is `peer`.
 struct Link {
     id: ConnectionId,
     addr: SocketAddr,
     peer: PexState,
+    /// Whom the peer would dial: what PEX teaches it, through its candidate pool.
+    book: PeerBook,
     /// Bytes on their way to the hub, and to the peer.
     to_hub: WireReader,
     to_peer: WireReader,
@@ -58,6 +66,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         links.push(Link {
             id,
             addr,
+            // The secret is the host's randomness (fixed here, so the example repeats).
+            book: PeerBook::new(BookConfig::default(), [i; 16]),
             peer,
             to_hub,
             to_peer,
@@ -116,6 +126,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             while let Some(event) = link.peer.poll_event() {
                 println!("[{t:>3} s] {} hears: {event:?}", link.addr);
                 drops_heard += usize::from(event == Event::PeerDropped(leaver));
+                link.book.on_event(now, HUB, &event);
+            }
+            while let Some(candidate) = link.book.poll_dial(now) {
+                // A real host dials it now and answers `connected` or `dial_failed`; here
+                // the dial is taken as made.
+                println!("[{t:>3} s] {} dials {candidate}", link.addr);
+                link.book.connected(now, candidate);
             }
         }
         if drops_heard == 2 {
