@@ -40,19 +40,12 @@ struct Entry {
 }
 
 impl Entry {
-    fn add(seq: Seq, addr: SocketAddr, flags: PeerFlags) -> Self {
-        let (link, is_drop) = (0, false);
-        Self {
-            seq,
-            link,
-            addr,
-            flags,
-            is_drop,
-        }
-    }
-
-    fn drop_of(add_seq: Seq, seq: Seq, addr: SocketAddr, flags: PeerFlags) -> Self {
-        let (link, is_drop) = (add_seq, true);
+    /// An entry of `kind` (an add not dropped yet, or a drop) at `seq`.
+    fn new(seq: Seq, kind: Kind, addr: SocketAddr, flags: PeerFlags) -> Self {
+        let (link, is_drop) = match kind {
+            Kind::Add { dropped_at } => (dropped_at.unwrap_or(0), false),
+            Kind::Drop { add_seq } => (add_seq, true),
+        };
         Self {
             seq,
             link,
@@ -114,7 +107,9 @@ impl Timeline {
         }
         self.head += 1;
         self.live.insert(addr, (self.head, flags));
-        self.entries.push_back(Entry::add(self.head, addr, flags));
+        let kind = Kind::Add { dropped_at: None };
+        self.entries
+            .push_back(Entry::new(self.head, kind, addr, flags));
         true
     }
 
@@ -128,7 +123,7 @@ impl Timeline {
             self.entries[i].link = self.head;
         }
         self.entries
-            .push_back(Entry::drop_of(add_seq, self.head, addr, flags));
+            .push_back(Entry::new(self.head, Kind::Drop { add_seq }, addr, flags));
         self.dead_entries += 2;
         true
     }
