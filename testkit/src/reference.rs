@@ -20,8 +20,9 @@ const MAX_DIGITS: usize = 20;
 pub enum RefValue<'a> {
     /// A byte string.
     Bytes(&'a [u8]),
-    /// An integer; `None` when it does not fit an `i64`.
-    Int(Option<i64>),
+    /// An integer (at most 20 digits, so it always fits; `Option` for the callers' sake:
+    /// the crate takes `e: 99999999999999999999` as a non-zero integer, not as absent).
+    Int(Option<i128>),
     /// A list (its items are checked, not kept).
     List,
     /// A dictionary, its entries in input order.
@@ -104,7 +105,7 @@ impl<'a> RefParser<'a> {
         Some(&self.input[start..self.pos])
     }
 
-    fn int(&mut self) -> Option<Option<i64>> {
+    fn int(&mut self) -> Option<Option<i128>> {
         self.pos += 1; // the `i`
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -119,7 +120,7 @@ impl<'a> RefParser<'a> {
             .iter()
             .fold(0i128, |n, d| n * 10 + i128::from(d - b'0'));
         let value = if negative { -magnitude } else { magnitude };
-        Some(i64::try_from(value).ok())
+        Some(Some(value))
     }
 }
 
