@@ -130,12 +130,19 @@ impl Timeline {
 
     /// Whether compaction would pay off: dead pairs outnumber the live entries, and enough
     /// of them were written since the last compaction to pay for reading every one of the
-    /// `cursors` again (at least one per 16 cursors). Without that, while cursors are spread
-    /// over the log and every dead pair has one between its entries, compaction would run on
-    /// every call, each time a pass over every cursor: quadratic in the connections.
+    /// `cursors` again (at least one per 16 cursors) and the entries it had to keep (at
+    /// least half as many). Without the first, while cursors are spread over the log and
+    /// every dead pair has one between its entries, compaction would run on every call,
+    /// each time a pass over every cursor: quadratic in the connections. Without the
+    /// second, a single cursor that sits between every add and its drop (a connection that
+    /// advertised its peers and is stopped, or waits out its interval, while they
+    /// disconnect) would make every `drop_peer` a pass over the whole log: quadratic in the
+    /// peers (a `reset` of N live peers cost N^2 / 2 entry reads). With it, the passes over
+    /// kept entries are paid for by new dead ones, and the log stays within a constant
+    /// factor of what the cursors need.
     pub(crate) fn wants_compaction(&self, cursors: usize) -> bool {
         self.dead_entries > 64.max(self.live.len())
-            && self.dead_entries - self.kept_dead >= cursors / 16
+            && self.dead_entries - self.kept_dead >= (cursors / 16).max(self.kept_dead / 2)
     }
 
     /// Removes every add/drop pair that no cursor sits between: for each cursor, either it
@@ -329,20 +336,49 @@ mod tests {
         timeline.compact(&cursors, &[]);
         assert_eq!(timeline.entries.len(), 200, "every pair is needed");
         assert!(!timeline.wants_compaction(n));
-        // 100 cursors: one compaction per 6 new dead entries at most.
-        for i in 101..=102 {
+        // 200 kept: the next compaction waits for 100 new dead entries (more than the 6
+        // that 100 cursors ask for).
+        for i in 101..=149 {
             timeline.connected(addr(i), PeerFlags::EMPTY);
             timeline.disconnected(addr(i));
         }
-        assert!(!timeline.wants_compaction(n), "4 new dead entries: not yet");
-        timeline.connected(addr(103), PeerFlags::EMPTY);
-        timeline.disconnected(addr(103));
+        assert!(
+            !timeline.wants_compaction(n),
+            "98 new dead entries: not yet"
+        );
+        timeline.connected(addr(150), PeerFlags::EMPTY);
+        timeline.disconnected(addr(150));
         assert!(timeline.wants_compaction(n));
         timeline.compact(&cursors, &[]);
         assert_eq!(timeline.entries.len(), 200, "the new pairs had no cursor");
         assert!(!timeline.wants_compaction(n));
-        // Fewer than 16 cursors (a `PexState` has one): whenever dead entries outnumber
-        // the live ones, as before; a pass over a handful of cursors costs nothing.
-        assert!(timeline.wants_compaction(15));
+        // Fewer cursors do not make it run sooner: what it kept is read again either way.
+        assert!(!timeline.wants_compaction(1));
+    }
+
+    /// One cursor between every add and its drop (a stopped connection that had advertised
+    /// everything): dropping the peers one by one compacts O(log N) times, not once per
+    /// drop.
+    #[test]
+    fn compaction_under_one_stuck_cursor_is_amortized() {
+        let mut timeline = Timeline::default();
+        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], i));
+        for i in 1..=1000 {
+            timeline.connected(addr(i), PeerFlags::EMPTY);
+        }
+        let cursor = [timeline.head()];
+        let mut compactions = 0;
+        for i in 1..=1000 {
+            timeline.disconnected(addr(i));
+            if timeline.wants_compaction(1) {
+                timeline.compact(&cursor, &[]);
+                compactions += 1;
+            }
+        }
+        assert_eq!(timeline.entries.len(), 2000, "every pair is needed");
+        assert!(
+            compactions <= 12,
+            "{compactions} compactions for 1000 drops"
+        );
     }
 }
