@@ -3,7 +3,7 @@
 //! invariants checked after each step (cheaply: what an operation cannot change is checked
 //! when it can, and everything once more at the end).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -12,11 +12,13 @@ use ut_pex::{
     canonical_addr, DecodeError, Frame, MessageError, Peer, PeerFlags, PexMessage, PexState, Stats,
 };
 
-use crate::addr::{built_payload, gen_addr, is_local_scope, many_payload, usable};
+use crate::addr::{
+    built_payload, gen_addr, is_local_scope, many_payload, usable, AddrMap, AddrSet,
+};
 use crate::ensure;
 use crate::host::{check_claims, check_conn};
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
-use crate::script::{poll_limit, Op, Script, Side};
+use crate::script::{poll_limit, Bulk, Op, Script, Side};
 use crate::time::Clock;
 use crate::Check;
 
@@ -27,7 +29,7 @@ pub struct Model {
     /// What it may send.
     pub wire: WireRules,
     /// Live peers the host added, with their latest flags.
-    pub live: BTreeMap<SocketAddr, PeerFlags>,
+    pub live: AddrMap<PeerFlags>,
     /// What its host learned from events.
     pub host: HostView,
     /// The counters at the previous check.
@@ -39,7 +41,7 @@ impl Model {
     pub fn new(limits: Limits) -> Self {
         Self {
             wire: WireRules::new(limits),
-            live: BTreeMap::new(),
+            live: AddrMap::default(),
             host: HostView::default(),
             stats: Stats::default(),
         }
@@ -97,6 +99,7 @@ struct Harness {
     /// Frames on their way to state `i`.
     in_flight: [VecDeque<Frame>; 2],
     clock: Clock,
+    bulk: Bulk,
 }
 
 /// Whether `op` can change a state's claims or its host's view of them (and so needs the
@@ -130,6 +133,7 @@ pub fn run_script(script: &Script) -> Check {
         models,
         in_flight: [VecDeque::new(), VecDeque::new()],
         clock: Clock::new(Instant::now()),
+        bulk: Bulk::default(),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
         h.apply(op)
@@ -210,13 +214,14 @@ impl Harness {
                 dropped,
                 v6,
             } => {
+                let (added, dropped) = (self.bulk.take(added), self.bulk.take(dropped));
                 self.message(to, &many_payload(start, added, dropped, v6), false)?;
             }
             Op::AddPeer(side, addr, flags) => {
                 self.add_peer(side, addr.resolve(), PeerFlags::from_bits(flags))
             }
             Op::AddMany(side, start, count, v6) => {
-                for k in 0..u16::from(count % 81) {
+                for k in 0..u16::from(self.bulk.take(count)) {
                     self.add_peer(
                         side,
                         gen_addr(start.wrapping_add(k), v6),
@@ -226,7 +231,7 @@ impl Harness {
             }
             Op::DropPeer(side, addr) => self.drop_peer(side, addr.resolve()),
             Op::DropMany(side, start, count, v6) => {
-                for k in 0..u16::from(count % 81) {
+                for k in 0..u16::from(self.bulk.take(count)) {
                     self.drop_peer(side, gen_addr(start.wrapping_add(k), v6));
                 }
             }
@@ -381,12 +386,12 @@ impl Harness {
                 // Only the first `max_remote_peers` entries of each list count: the rest is
                 // ignored and counted in `Stats::ignored_over_cap`.
                 let examine = limits.remote_cap;
-                let added: BTreeSet<SocketAddr> = message
+                let added: AddrSet = message
                     .added()
                     .take(examine)
                     .map(|p| canonical_addr(p.addr))
                     .collect();
-                let dropped: BTreeSet<SocketAddr> = message
+                let dropped: AddrSet = message
                     .dropped()
                     .take(examine)
                     .map(canonical_addr)

@@ -2,13 +2,13 @@
 //! (what its host learned from events), used for `PexState` and for every connection of a
 //! `Swarm` alike.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ut_pex::{Config, Event, Frame, Peer, PeerFlags, PexMessage, Stats, MAX_PEERS_PER_MESSAGE};
 
-use crate::addr::{is_mapped, usable};
+use crate::addr::{is_mapped, usable, AddrSet};
 use crate::codec::check_frame_header;
 use crate::ensure;
 use crate::Check;
@@ -63,7 +63,7 @@ pub struct WireRules {
     /// The remote's address, canonical.
     pub remote_addr: Option<SocketAddr>,
     /// What the frames so far told the remote it has (added and not dropped since).
-    pub advertised: BTreeSet<SocketAddr>,
+    pub advertised: AddrSet,
     /// Frames sent so far.
     pub frames: u64,
     /// The protocol time of the last frame: the latest instant seen when it was polled.
@@ -79,7 +79,7 @@ impl WireRules {
             remote_id: 0,
             started: false,
             remote_addr: None,
-            advertised: BTreeSet::new(),
+            advertised: AddrSet::default(),
             frames: 0,
             last_frame_at: None,
         }
@@ -147,7 +147,7 @@ impl WireRules {
             self.limits.per_frame <= MAX_PEERS_PER_MESSAGE,
             "per-frame limit above BEP 11's 50"
         );
-        let mut in_frame = BTreeSet::new();
+        let mut in_frame = AddrSet::default();
         for peer in message.added() {
             let addr = peer.addr;
             ensure!(!is_mapped(addr), "{addr} sent as IPv4-mapped IPv6");

@@ -196,6 +196,35 @@ pub fn script_from_bytes(data: &[u8]) -> Option<Script> {
     Script::arbitrary_take_rest(Unstructured::new(data)).ok()
 }
 
+/// Generated addresses one script may use in all, over its `AddMany`, `DropMany` and
+/// `MessageMany` operations (of `state_ops` and `swarm_ops` alike): twice every bound of
+/// the crate that a count of peers reaches (255 remote peers, 50 per frame, the log's
+/// compaction floor of 64), and about 6 operations of 80. Without it the corpus of a long
+/// run drifts to scripts of thousands of generated peers (libFuzzer keeps inputs that run
+/// a loop more often), each execution then costs milliseconds, and a run never reaches
+/// depth; past the bounds, more peers only repeat the same paths.
+pub const BULK_BUDGET: usize = 512;
+
+/// What is left of a script's [`BULK_BUDGET`].
+#[derive(Debug, Clone, Copy)]
+pub struct Bulk(usize);
+
+impl Default for Bulk {
+    fn default() -> Self {
+        Self(BULK_BUDGET)
+    }
+}
+
+impl Bulk {
+    /// How many of the `count % 81` generated addresses an operation asks for it gets: as
+    /// many as are left.
+    pub fn take(&mut self, count: u8) -> u8 {
+        let got = usize::from(count % 81).min(self.0);
+        self.0 -= got;
+        got as u8
+    }
+}
+
 /// How many events a `PollEvents(max)` polls at most: `max`, or all of them for 0.
 pub fn poll_limit(max: u8) -> usize {
     if max == 0 {

@@ -20,7 +20,7 @@ use crate::ensure;
 use crate::host::{check_claims, check_conn, SwarmConn};
 use crate::interp::MAX_OPS;
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
-use crate::script::{poll_limit, ConfigChoice, TimeStep};
+use crate::script::{poll_limit, Bulk, ConfigChoice, TimeStep};
 use crate::time::Clock;
 use crate::Check;
 
@@ -147,6 +147,7 @@ struct Harness {
     /// The latest instant the swarm was handed.
     seen: Option<Instant>,
     last_frame: Option<Frame>,
+    bulk: Bulk,
 }
 
 const REASONS: [DisconnectReason; 4] = [
@@ -166,6 +167,7 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
         clock: Clock::new(Instant::now()),
         seen: None,
         last_frame: None,
+        bulk: Bulk::default(),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
         h.apply(op)
@@ -281,14 +283,14 @@ impl Harness {
                     .add_peer(addr.resolve(), PeerFlags::from_bits(flags));
             }
             SwarmOp::AddMany(start, count, v6) => {
-                for k in 0..u16::from(count % 81) {
+                for k in 0..u16::from(self.bulk.take(count)) {
                     let addr = gen_addr(start.wrapping_add(k), v6);
                     self.swarm.add_peer(addr, PeerFlags::from_bits(k as u8));
                 }
             }
             SwarmOp::DropPeer(addr) => self.swarm.drop_peer(addr.resolve()),
             SwarmOp::DropMany(start, count, v6) => {
-                for k in 0..u16::from(count % 81) {
+                for k in 0..u16::from(self.bulk.take(count)) {
                     self.swarm.drop_peer(gen_addr(start.wrapping_add(k), v6));
                 }
             }
@@ -306,6 +308,7 @@ impl Harness {
                 dropped,
                 v6,
             } => {
+                let (added, dropped) = (self.bulk.take(added), self.bulk.take(dropped));
                 self.message(on, &many_payload(start, added, dropped, v6))?;
             }
             SwarmOp::MessageBytes(on, ref bytes) => self.message(on, bytes)?,
