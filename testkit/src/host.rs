@@ -1,13 +1,249 @@
 //! One connection as the checks see it, whether a `PexState` hosts it or a `Swarm` does:
-//! [`ConnView`] reads it, and [`check_conn`] / [`check_claims`] hold it to the model.
+//! [`Host`] drives it (the scenario tests and the [`Pair`](crate::pair::Pair) harness run
+//! against either), [`ConnView`] reads it, and [`check_conn`] / [`check_claims`] hold it to
+//! the model.
 
-use ut_pex::{ConnectionId, Peer, PeerFlags, PexState, Stats, Swarm};
+use ut_pex::{
+    Config, ConnectionId, Direction, Event, Frame, HandshakeError, MessageError, Peer, PeerFlags,
+    PexState, Stats, Swarm,
+};
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::ensure;
 use crate::rules::{check_counters_grow, HostView, WireRules};
 use crate::Check;
+
+/// One PEX connection driven through `PexState`'s methods, so that a scenario is written
+/// once and runs against a `PexState` and against a one-connection `Swarm`.
+pub trait Host: Sized {
+    /// A new connection at `now`, stopped and disabled; `remote` is the remote's address
+    /// if the host knows it (`PexState::set_remote_address`).
+    fn open(config: Config, now: Instant, remote: Option<SocketAddr>) -> Self;
+    /// `local_extension_id`.
+    fn local_extension_id(&self) -> Option<u8>;
+    /// `remote_extension_id`.
+    fn remote_extension_id(&self) -> u8;
+    /// `is_enabled`.
+    fn is_enabled(&self) -> bool;
+    /// `is_started`.
+    fn is_started(&self) -> bool;
+    /// `remote_peers`, collected.
+    fn remote_peers(&self) -> std::vec::IntoIter<Peer>;
+    /// `remote_claims`.
+    fn remote_claims(&self, addr: SocketAddr) -> Option<PeerFlags>;
+    /// `stats`.
+    fn stats(&self) -> Stats;
+    /// `pending_events`.
+    fn pending_events(&self) -> usize;
+    /// `live_peers`.
+    fn live_peers(&self) -> usize;
+    /// `heap_bytes`.
+    fn heap_bytes(&self) -> usize;
+    /// `handle_extended_handshake`.
+    fn handle_extended_handshake(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(), HandshakeError>;
+    /// `handle_message`.
+    fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError>;
+    /// `handle_timeout`.
+    fn handle_timeout(&mut self, now: Instant);
+    /// `start`.
+    fn start(&mut self, now: Instant);
+    /// `stop`.
+    fn stop(&mut self);
+    /// `add_peer`.
+    fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags);
+    /// `drop_peer`.
+    fn drop_peer(&mut self, addr: SocketAddr);
+    /// `poll_transmit`.
+    fn poll_transmit(&mut self) -> Option<Frame>;
+    /// `poll_event`.
+    fn poll_event(&mut self) -> Option<Event>;
+    /// `poll_timeout`.
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+impl Host for PexState {
+    fn open(config: Config, _now: Instant, remote: Option<SocketAddr>) -> Self {
+        let mut state = PexState::new(config);
+        if let Some(remote) = remote {
+            state.set_remote_address(remote);
+        }
+        state
+    }
+    fn local_extension_id(&self) -> Option<u8> {
+        PexState::local_extension_id(self)
+    }
+    fn remote_extension_id(&self) -> u8 {
+        PexState::remote_extension_id(self)
+    }
+    fn is_enabled(&self) -> bool {
+        PexState::is_enabled(self)
+    }
+    fn is_started(&self) -> bool {
+        PexState::is_started(self)
+    }
+    fn remote_peers(&self) -> std::vec::IntoIter<Peer> {
+        PexState::remote_peers(self).collect::<Vec<_>>().into_iter()
+    }
+    fn remote_claims(&self, addr: SocketAddr) -> Option<PeerFlags> {
+        PexState::remote_claims(self, addr)
+    }
+    fn stats(&self) -> Stats {
+        PexState::stats(self)
+    }
+    fn pending_events(&self) -> usize {
+        PexState::pending_events(self)
+    }
+    fn live_peers(&self) -> usize {
+        PexState::live_peers(self)
+    }
+    fn heap_bytes(&self) -> usize {
+        PexState::heap_bytes(self)
+    }
+    fn handle_extended_handshake(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(), HandshakeError> {
+        PexState::handle_extended_handshake(self, now, payload)
+    }
+    fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
+        PexState::handle_message(self, now, payload)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        PexState::handle_timeout(self, now);
+    }
+    fn start(&mut self, now: Instant) {
+        PexState::start(self, now);
+    }
+    fn stop(&mut self) {
+        PexState::stop(self);
+    }
+    fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) {
+        PexState::add_peer(self, addr, flags);
+    }
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        PexState::drop_peer(self, addr);
+    }
+    fn poll_transmit(&mut self) -> Option<Frame> {
+        PexState::poll_transmit(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        PexState::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        PexState::poll_timeout(self)
+    }
+}
+
+/// The remote of a [`OneConnSwarm`] whose address the scenario does not give: a private
+/// address (so, as for a `PexState` that was told none, local-scope peers it sends are
+/// kept) with an ephemeral port, far from the scenario tests' addresses.
+pub const UNNAMED_REMOTE: &str = "10.255.0.1:50000";
+
+/// A `Swarm` with one connection: `PexState`'s methods mapped onto `Swarm`'s for that
+/// connection, its outputs checked to name it.
+///
+/// The connection is incoming (`Direction::Incoming`), so, as for a `PexState`, the live set
+/// holds only what the host adds, until the remote's handshake gives its listen port: then
+/// the remote itself is live too (a `Swarm` advertises it to its other connections), never
+/// sent to it, which [`Host::live_peers`] and [`Host::heap_bytes`] show.
+#[derive(Debug)]
+pub struct OneConnSwarm {
+    /// The swarm.
+    pub swarm: Swarm,
+    /// Its one connection.
+    pub id: ConnectionId,
+}
+
+impl Host for OneConnSwarm {
+    fn open(config: Config, now: Instant, remote: Option<SocketAddr>) -> Self {
+        let mut swarm = Swarm::new(config);
+        let remote = remote.unwrap_or_else(|| UNNAMED_REMOTE.parse().unwrap());
+        let id = swarm.connect(now, remote, Direction::Incoming, PeerFlags::EMPTY);
+        Self { swarm, id }
+    }
+    fn local_extension_id(&self) -> Option<u8> {
+        self.swarm.local_extension_id()
+    }
+    fn remote_extension_id(&self) -> u8 {
+        self.swarm.remote_extension_id(self.id)
+    }
+    fn is_enabled(&self) -> bool {
+        self.swarm.is_enabled(self.id)
+    }
+    fn is_started(&self) -> bool {
+        self.swarm.is_started(self.id)
+    }
+    fn remote_peers(&self) -> std::vec::IntoIter<Peer> {
+        let peers: Vec<Peer> = self.swarm.remote_peers(self.id).collect();
+        peers.into_iter()
+    }
+    fn remote_claims(&self, addr: SocketAddr) -> Option<PeerFlags> {
+        self.swarm.remote_claims(self.id, addr)
+    }
+    fn stats(&self) -> Stats {
+        self.swarm.stats(self.id).expect("the connection is open")
+    }
+    fn pending_events(&self) -> usize {
+        self.swarm.pending_events(self.id)
+    }
+    fn live_peers(&self) -> usize {
+        self.swarm.live_peers()
+    }
+    fn heap_bytes(&self) -> usize {
+        self.swarm.heap_bytes()
+    }
+    fn handle_extended_handshake(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(), HandshakeError> {
+        self.swarm.handle_extended_handshake(now, self.id, payload)
+    }
+    fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), MessageError> {
+        self.swarm.handle_message(now, self.id, payload)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.swarm.handle_timeout(now);
+    }
+    fn start(&mut self, now: Instant) {
+        self.swarm.start(now, self.id);
+    }
+    fn stop(&mut self) {
+        self.swarm.stop(self.id);
+    }
+    fn add_peer(&mut self, addr: SocketAddr, flags: PeerFlags) {
+        self.swarm.add_peer(addr, flags);
+    }
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        self.swarm.drop_peer(addr);
+    }
+    fn poll_transmit(&mut self) -> Option<Frame> {
+        let (id, frame) = self.swarm.poll_transmit()?;
+        assert_eq!(
+            id, self.id,
+            "a frame for a connection the swarm does not have"
+        );
+        Some(frame)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        let (id, event) = self.swarm.poll_event()?;
+        assert_eq!(
+            id, self.id,
+            "an event for a connection the swarm does not have"
+        );
+        Some(event)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.swarm.poll_timeout()
+    }
+}
 
 /// The per-connection surface `PexState` and `Swarm` share.
 pub trait ConnView {
@@ -27,27 +263,27 @@ pub trait ConnView {
     fn claim(&self, addr: SocketAddr) -> Option<PeerFlags>;
 }
 
-impl ConnView for PexState {
+impl<H: Host> ConnView for H {
     fn remote_extension_id(&self) -> u8 {
-        PexState::remote_extension_id(self)
+        Host::remote_extension_id(self)
     }
     fn is_enabled(&self) -> bool {
-        PexState::is_enabled(self)
+        Host::is_enabled(self)
     }
     fn is_started(&self) -> bool {
-        PexState::is_started(self)
+        Host::is_started(self)
     }
     fn stats(&self) -> Option<Stats> {
-        Some(PexState::stats(self))
+        Some(Host::stats(self))
     }
     fn pending_events(&self) -> usize {
-        PexState::pending_events(self)
+        Host::pending_events(self)
     }
     fn claims(&self) -> Vec<Peer> {
-        self.remote_peers().collect()
+        Host::remote_peers(self).collect()
     }
     fn claim(&self, addr: SocketAddr) -> Option<PeerFlags> {
-        self.remote_claims(addr)
+        Host::remote_claims(self, addr)
     }
 }
 

@@ -8,9 +8,11 @@
 //! - [`script`]: the `state_ops` operation language ([`script::Op`], [`script::Script`],
 //!   `Arbitrary`), and [`interp::run_script`], its interpreter over two `PexState`s.
 //! - [`swarm_ops`]: the `swarm_ops` script, many connections of one `Swarm`.
-//! - [`pair`]: the [`pair::Pair`] harness, two `PexState`s back to back under virtual time.
-//! - [`host`]: the `Host` trait, one connection of a `PexState` or of a `Swarm`,
-//!   so the rule scenarios run against both.
+//! - [`pair`]: the [`pair::Pair`] harness, two hosts back to back under virtual time, and
+//!   [`for_each_host!`], which runs the rule scenarios of `tests/` against both hosts.
+//! - [`host`]: the [`host::Host`] trait, one connection of a `PexState` or of a `Swarm`
+//!   ([`host::OneConnSwarm`]), so the rule scenarios run against both; [`host::ConnView`]
+//!   and the per-connection checks.
 //! - [`alloc`]: a counting allocator to install with `#[global_allocator]`.
 //! - [`book`]: the `book_ops` script of `PeerBook` calls, its interpreter and model checks;
 //!   [`book_flood`]: the hostile PEX flood of the book's heap test and bench.

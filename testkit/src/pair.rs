@@ -1,6 +1,7 @@
-//! The [`Pair`] harness: two `PexState`s back to back under virtual time (quinn's `Pair`
-//! idea), plus small helpers for scenario tests: handshakes, a snapshot of a state's
-//! observable surface, draining frames and events, the captures of `tests/data/`.
+//! The [`Pair`] harness: two [`Host`]s (`PexState`s, or one-connection `Swarm`s) back to
+//! back under virtual time (quinn's `Pair` idea), plus small helpers for scenario tests:
+//! handshakes, a snapshot of a state's observable surface, draining frames and events, the
+//! captures of `tests/data/`.
 
 use std::collections::BTreeSet;
 use std::collections::VecDeque;
@@ -8,10 +9,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ut_pex::handshake::HandshakeBuilder;
+use ut_pex::handshake::{HandshakeBuilder, UT_PEX};
 use ut_pex::{Config, Event, Frame, MessageError, Peer, PexState, Stats};
 
 use crate::addr::{v4, v6};
+pub use crate::host::{Host, OneConnSwarm};
 use crate::reference::{decode_frame, Decoded};
 pub use crate::script::Side;
 
@@ -21,17 +23,17 @@ pub const INTERVAL: Duration = Duration::from_secs(65);
 /// The most steps [`Pair::drive_for`] takes before calling it a busy loop.
 const STEP_GUARD: usize = 100_000;
 
-/// Two `PexState`s connected back to back, with virtual time.
+/// Two hosts (by default `PexState`s) connected back to back, with virtual time.
 ///
 /// Frames are delivered without latency: a frame polled from `a` at `now` is handed to
 /// `b.handle_message(now, payload)` in the same step. Every frame, event and receive error
 /// is recorded with the virtual instant it happened at.
 #[derive(Debug)]
-pub struct Pair {
+pub struct Pair<H = PexState> {
     /// The first state.
-    pub a: PexState,
+    pub a: H,
     /// The second state.
-    pub b: PexState,
+    pub b: H,
     /// The instant the pair was created: virtual time 0.
     pub start: Instant,
     /// The current virtual instant.
@@ -58,13 +60,13 @@ pub struct Pair {
     pub id_of_b: u8,
 }
 
-impl Pair {
+impl<H: Host> Pair<H> {
     /// Two states with these configs; no handshake yet, neither started.
     pub fn new(config_a: Config, config_b: Config) -> Self {
         let now = Instant::now();
         Self {
-            a: PexState::new(config_a),
-            b: PexState::new(config_b),
+            a: H::open(config_a, now, None),
+            b: H::open(config_b, now, None),
             start: now,
             now,
             a_to_b: VecDeque::new(),
@@ -93,7 +95,7 @@ impl Pair {
     }
 
     /// The state on `side`.
-    pub fn state(&mut self, side: Side) -> &mut PexState {
+    pub fn state(&mut self, side: Side) -> &mut H {
         match side {
             Side::A => &mut self.a,
             Side::B => &mut self.b,
@@ -296,12 +298,12 @@ impl Pair {
 }
 
 /// The extended handshake a host would send for this state.
-pub fn own_handshake(state: &PexState) -> Vec<u8> {
+pub fn own_handshake(state: &impl Host) -> Vec<u8> {
     let mut builder = HandshakeBuilder::new()
         .extension("ut_metadata", 2)
         .listen_port(6881);
     if let Some(id) = state.local_extension_id() {
-        builder = builder.extension(state.extension_name(), id);
+        builder = builder.extension(UT_PEX, id);
     }
     builder.build()
 }
@@ -352,7 +354,7 @@ pub struct Observed {
 }
 
 /// Snapshots a state.
-pub fn observe(state: &PexState) -> Observed {
+pub fn observe(state: &impl Host) -> Observed {
     Observed {
         remote_peers: state.remote_peers().collect(),
         enabled: state.is_enabled(),
@@ -367,14 +369,14 @@ pub fn observe(state: &PexState) -> Observed {
 }
 
 /// Polls every frame, decoded.
-pub fn frames(state: &mut PexState) -> Vec<Decoded> {
+pub fn frames(state: &mut impl Host) -> Vec<Decoded> {
     std::iter::from_fn(|| state.poll_transmit())
         .map(|f| decode_frame(&f))
         .collect()
 }
 
 /// Polls every event.
-pub fn events(state: &mut PexState) -> Vec<Event> {
+pub fn events(state: &mut impl Host) -> Vec<Event> {
     std::iter::from_fn(|| state.poll_event()).collect()
 }
 
@@ -384,9 +386,15 @@ pub const SECOND: Duration = Duration::from_secs(1);
 pub const MINUTE: Duration = Duration::from_secs(60);
 
 /// A state that is enabled (remote id 1) and started at the returned instant, events drained.
-pub fn solo(config: Config) -> (PexState, Instant) {
+pub fn solo<H: Host>(config: Config) -> (H, Instant) {
+    solo_with_remote(config, None)
+}
+
+/// [`solo`], the host told the remote's address first (`PexState::set_remote_address`; a
+/// `Swarm` connection's remote).
+pub fn solo_with_remote<H: Host>(config: Config, remote: Option<SocketAddr>) -> (H, Instant) {
     let t0 = Instant::now();
-    let mut state = PexState::new(config);
+    let mut state = H::open(config, t0, remote);
     state
         .handle_extended_handshake(t0, &handshake_with(1))
         .unwrap();
@@ -427,4 +435,42 @@ pub fn dropped_events(events: &[Event]) -> Vec<SocketAddr> {
             _ => None,
         })
         .collect()
+}
+
+/// Writes scenarios once and runs them against both hosts: the body becomes `mod pex_state`
+/// (`H` is `PexState`) and `mod one_conn_swarm` (`H` is [`OneConnSwarm`]), each with `use
+/// super::*`, `Pair` meaning `Pair<H>` and [`solo`] / [`solo_with_remote`] making an `H`.
+#[macro_export]
+macro_rules! for_each_host {
+    (@bind) => {
+        #[allow(dead_code)]
+        type Pair = $crate::pair::Pair<H>;
+        #[allow(dead_code)]
+        fn solo(config: ::ut_pex::Config) -> (H, ::std::time::Instant) {
+            $crate::pair::solo(config)
+        }
+        #[allow(dead_code)]
+        fn solo_with_remote(
+            config: ::ut_pex::Config,
+            remote: ::std::option::Option<::std::net::SocketAddr>,
+        ) -> (H, ::std::time::Instant) {
+            $crate::pair::solo_with_remote(config, remote)
+        }
+    };
+    ($($body:tt)*) => {
+        mod pex_state {
+            #[allow(unused_imports)]
+            use super::*;
+            type H = ::ut_pex::PexState;
+            $crate::for_each_host!(@bind);
+            $($body)*
+        }
+        mod one_conn_swarm {
+            #[allow(unused_imports)]
+            use super::*;
+            type H = $crate::host::OneConnSwarm;
+            $crate::for_each_host!(@bind);
+            $($body)*
+        }
+    };
 }
