@@ -566,9 +566,11 @@ fn a_released_echo_that_leaves_before_the_next_frame_is_not_dropped() {
     assert!(frames[0].dropped.is_empty(), "{:?}", frames[0].dropped);
 }
 
-/// A connection that attached, then waited for its remote's handshake while a peer left:
-/// its first frame is the live set of the moment it is built (the first 50 in connection
-/// order), not a peer that left, to be dropped in the next frame.
+/// BEP 11: "Except for the initial PEX message the combined amount of added v4/v6 contacts
+/// should not exceed 50 entries." A connection that attached, then waited for its remote's
+/// handshake while a peer left: its first frame is the live set of the moment it is built
+/// (the first 50 in connection order), not a peer that left, to be dropped in the next
+/// frame; the rest follows one interval later, then only the deltas.
 #[test]
 fn a_full_first_frame_never_names_a_peer_that_left_since_attaching() {
     let t0 = Instant::now();
@@ -589,4 +591,14 @@ fn a_full_first_frame_never_names_a_peer_that_left_since_attaching() {
     let second = to(&sent, late)[0];
     assert_eq!(second.added_addrs(), (52..=60).map(v4).collect::<Vec<_>>());
     assert!(second.dropped.is_empty(), "{:?}", second.dropped);
+    // Then the deltas: a peer it was told about leaves, and only that goes in the next.
+    swarm.disconnect(secs(t0, 70), peers[1], DisconnectReason::Other);
+    swarm.handle_timeout(secs(t0, 132));
+    let sent = drain(&mut swarm);
+    let third = to(&sent, late);
+    assert_eq!(third.len(), 1);
+    assert_eq!(
+        (third[0].added_addrs(), &third[0].dropped),
+        (vec![], &vec![v4(2)])
+    );
 }
