@@ -4,13 +4,13 @@
 //! and the commands and timers that drive sending.
 //!
 //! Every scenario runs twice (`for_each_host!`): against a `PexState` and against a
-//! one-connection `Swarm`; `reset_forgets_and_stops` is `PexState`'s alone.
+//! one-connection `Swarm`; the two tests after it say why they are not.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use testkit::addr::{pex, v4};
+use testkit::addr::{addr, pex, v4};
 use testkit::pair::*;
 use testkit::reference::decode_frame;
 use ut_pex::{Config, ConfigError, Peer, PeerFlags, MIN_SEND_INTERVAL};
@@ -220,6 +220,23 @@ testkit::for_each_host! {
         assert!(p.errors_b.is_empty());
     }
 
+    /// BEP 11: "A peer must only be included in an added field once a connection is
+    /// successfully established": an address no connection can have (port 0, unspecified,
+    /// multicast, broadcast) is never sent, whatever the host adds.
+    #[test]
+    fn unusable_local_peers_never_sent() {
+        let (mut s, t0) = solo(Config::default());
+        for bad in ["1.2.3.4:0", "0.0.0.0:1", "224.0.0.1:1", "255.255.255.255:1", "[::]:1"] {
+            s.add_peer(addr(bad), PeerFlags::EMPTY);
+        }
+        s.add_peer(v4(1), PeerFlags::EMPTY);
+        s.handle_timeout(t0);
+        let sent = frames(&mut s);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].added_addrs(), [v4(1)]);
+        assert_eq!(s.poll_timeout(), None, "nothing else to say");
+    }
+
     /// BEP 11: "An added contact must not be dropped in the same message." An add and a drop
     /// of one address before a frame cancel.
     #[test]
@@ -277,8 +294,8 @@ testkit::for_each_host! {
     }
 
     /// No echo (the map's reading of BEP 11's "A peer must only be included in an added field
-    /// once a connection is successfully established"): a remote is never sent the peers it announced,
-    /// until it drops them.
+    /// once a connection is successfully established"): a remote is never
+    /// sent the peers it announced, until it drops them.
     #[test]
     fn remote_peers_not_echoed() {
         let mut p = Pair::connected();
@@ -321,8 +338,8 @@ testkit::for_each_host! {
     }
 
     /// No echo (the map's reading of BEP 11's "A peer must only be included in an added field
-    /// once a connection is successfully established"): a remote is never sent its own address, even
-    /// after it claims and drops it.
+    /// once a connection is successfully established"): a remote is never
+    /// sent its own address, even after it claims and drops it.
     #[test]
     fn remote_own_address_never_advertised() {
         let remote = v4(50);
@@ -607,7 +624,7 @@ testkit::for_each_host! {
     }
 }
 
-// ---- PexState only ------------------------------------------------------------------------
+// ---- not for both hosts ------------------------------------------------------------------
 
 /// BEP 11: "Once a peer has been added a client must ensure to send the corresponding
 /// dropped event when appropriate." After `reset`, what was advertised is dropped.
@@ -652,4 +669,24 @@ fn reset_forgets_and_stops() {
     p.b.add_peer(v4(10), PeerFlags::EMPTY);
     p.drive_bounded(5);
     assert_eq!(added_events(&p.events(Side::A)), [v4(8), v4(10)]);
+}
+
+/// BEP 11: "A peer must only be included in an added field once a connection is
+/// successfully established": the unusable addresses a host adds are refused, and the host
+/// can tell.
+///
+/// Not a `for_each_host!` scenario: `PexState` counts them in
+/// `Stats::ignored_local_unusable`, while `Swarm::add_peer` returns `false` (a `Swarm`'s
+/// stats are per connection, and an added peer is the whole torrent's).
+#[test]
+fn unusable_local_peers_counted_or_refused() {
+    let (mut s, _) = solo::<ut_pex::PexState>(Config::default());
+    let mut swarm = ut_pex::Swarm::new(Config::default());
+    for bad in ["1.2.3.4:0", "[::]:1", "239.1.2.3:1"] {
+        s.add_peer(addr(bad), PeerFlags::EMPTY);
+        assert!(!swarm.add_peer(addr(bad), PeerFlags::EMPTY), "{bad}");
+    }
+    assert_eq!(s.stats().ignored_local_unusable, 3);
+    assert!(swarm.add_peer(v4(1), PeerFlags::EMPTY));
+    assert_eq!(swarm.live_count(), 1);
 }
