@@ -1,0 +1,84 @@
+//! One simulated node: a `Swarm` for its connections' PEX, a dial policy, and its links.
+
+use std::net::SocketAddr;
+
+use ut_pex::{ConnectionId, Peer, Swarm};
+
+use crate::dialer::Dialer;
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Runs the crate as a client would; `reachable: false` accepts no incoming connection
+    /// (behind a NAT).
+    Honest {
+        /// Whether it accepts incoming connections.
+        reachable: bool,
+    },
+    /// Connects like an honest node, but its PEX frames are forged (see [`Node::attack`]).
+    Attacker,
+}
+
+/// A live node.
+#[derive(Debug)]
+pub struct Node {
+    /// Its identity, from which its address follows ([`crate::addr::node_addr`]).
+    pub uid: u32,
+    /// Honest or not.
+    pub kind: Kind,
+    /// Its connections' PEX.
+    pub swarm: Swarm,
+    /// Whom it dials.
+    pub dialer: Dialer,
+    /// Its connections.
+    pub links: Vec<Link>,
+    /// Dials sent and not answered.
+    pub in_flight: u32,
+    /// The time of the earliest wake-up queued for it, if any (later queued ones are stale).
+    pub wake: Option<u64>,
+    /// An attacker's forged list of the last minute, dropped by the next.
+    pub attack: Vec<Peer>,
+}
+
+/// One connection, seen from one end.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    /// This end's id in this node's `Swarm`.
+    pub conn: ConnectionId,
+    /// The node at the other end.
+    pub peer: u32,
+    /// The other end's id in its `Swarm`.
+    pub peer_conn: ConnectionId,
+}
+
+impl Node {
+    /// The link whose local end is `conn`.
+    pub fn link(&self, conn: ConnectionId) -> Option<&Link> {
+        self.links.iter().find(|l| l.conn == conn)
+    }
+
+    /// Whether it has a connection to node `uid`.
+    pub fn linked_to(&self, uid: u32) -> bool {
+        self.links.iter().any(|l| l.peer == uid)
+    }
+
+    /// Connections, open or being opened.
+    pub fn busy(&self) -> usize {
+        self.links.len() + self.in_flight as usize
+    }
+
+    /// Whether it is an attacker.
+    pub fn is_attacker(&self) -> bool {
+        self.kind == Kind::Attacker
+    }
+
+    /// Whether it takes incoming connections.
+    pub fn accepts(&self) -> bool {
+        self.kind != Kind::Honest { reachable: false }
+    }
+}
+
+/// The listen address of node `uid`, re-exported for the world's call sites.
+pub fn addr(uid: u32) -> SocketAddr {
+    crate::addr::node_addr(uid)
+}
