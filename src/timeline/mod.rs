@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::grow::GrowByEighth;
 use crate::peer::{Peer, PeerFlags};
 
 mod cursor;
@@ -69,7 +70,8 @@ impl Entry {
 /// The shared log of connect and disconnect events of one torrent.
 #[derive(Debug, Default)]
 pub(crate) struct Timeline {
-    /// Sorted by `seq`; compaction removes add/drop pairs no cursor needs.
+    /// Sorted by `seq`; compaction removes add/drop pairs no cursor needs. Grows by an
+    /// eighth: it holds one entry per live peer.
     entries: VecDeque<Entry>,
     /// The seq of the last appended entry (0: none yet).
     head: Seq,
@@ -108,6 +110,7 @@ impl Timeline {
         self.head += 1;
         self.live.insert(addr, (self.head, flags));
         let kind = Kind::Add { dropped_at: None };
+        self.entries.reserve_one();
         self.entries
             .push_back(Entry::new(self.head, kind, addr, flags));
         true
@@ -122,6 +125,7 @@ impl Timeline {
         if let Ok(i) = self.entries.binary_search_by_key(&add_seq, |e| e.seq) {
             self.entries[i].link = self.head;
         }
+        self.entries.reserve_one();
         self.entries
             .push_back(Entry::new(self.head, Kind::Drop { add_seq }, addr, flags));
         self.dead_entries += 2;
