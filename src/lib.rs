@@ -12,6 +12,7 @@ mod conn;
 mod error;
 mod event;
 mod flood;
+mod grow;
 pub mod handshake;
 mod inbound;
 mod live;

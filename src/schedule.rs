@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use crate::conn::Next;
+use crate::grow::GrowByEighth;
 use crate::slots::ConnectionId;
 
 /// One connection's place in the [`Schedule`].
@@ -45,7 +46,8 @@ impl Ticket {
     }
 }
 
-/// The send schedule of every connection of a swarm.
+/// The send schedule of every connection of a swarm. The id queues grow by an eighth (see
+/// [`GrowByEighth`]): each holds up to one entry per connection.
 #[derive(Debug, Default)]
 pub(crate) struct Schedule {
     /// Send deadlines, earliest first, with the timer generation they were pushed under.
@@ -79,6 +81,7 @@ impl Schedule {
             Next::Waiting => {
                 if !ticket.waiting {
                     ticket.waiting = true;
+                    self.waiting.reserve_one();
                     self.waiting.push(id);
                 }
             }
@@ -95,6 +98,7 @@ impl Schedule {
         ticket.timer_live = false;
         if !ticket.ready {
             ticket.ready = true;
+            self.ready.reserve_one();
             self.ready.push_back(id);
         }
     }
@@ -152,6 +156,7 @@ impl Schedule {
     pub(crate) fn note_events(&mut self, id: ConnectionId, ticket: &mut Ticket) {
         if !ticket.has_events {
             ticket.has_events = true;
+            self.with_events.reserve_one();
             self.with_events.push_back(id);
         }
     }

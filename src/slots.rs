@@ -1,6 +1,8 @@
 //! [`Slots`]: the generational arena a [`Swarm`](crate::Swarm) keeps its connections in,
 //! and the [`ConnectionId`] handles into it.
 
+use crate::grow::GrowByEighth;
+
 /// A handle to one connection of a [`Swarm`](crate::Swarm). Stale handles (of a
 /// disconnected connection) are ignored by every method, never confused with a newer
 /// connection: a slot's generation moves on when its connection leaves.
@@ -42,9 +44,7 @@ impl<T> Slots<T> {
             None => {
                 // More than 4 billion slots at once would need 4 billion connections.
                 let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                if self.slots.len() == self.slots.capacity() {
-                    self.slots.reserve_exact((self.slots.len() / 8).max(4));
-                }
+                self.slots.reserve_one();
                 self.slots.push(Slot {
                     generation: 0,
                     value: None,

@@ -34,11 +34,31 @@ pub(super) struct Echo {
     /// Peers whose drop was skipped because they connected again: their next add is
     /// skipped too (the remote never stopped having them).
     pub(super) returning: Vec<SocketAddr>,
+    /// Adds walked past unsent because their drop was already in the log, as runs of seqs
+    /// rather than one address each: a cursor far behind walks every peer that left since
+    /// it attached, and one entry per peer per connection was most of a swarm's peak heap.
+    dead: Vec<DeadRun>,
+    /// Dead adds walked past that were not held back after all (their earlier drop had been
+    /// skipped: the remote still has them), so their drop is sent even inside a run.
+    owed: Vec<SocketAddr>,
+}
+
+/// Adds at seqs `first..=last` walked while the log's head was `head`: any of them whose drop
+/// is at or before `head` was dead when walked, and so not sent.
+#[derive(Clone, Copy, Debug)]
+struct DeadRun {
+    first: Seq,
+    last: Seq,
+    head: Seq,
 }
 
 impl Echo {
     fn len(&self) -> usize {
-        self.suppressed.len() + self.readd.len() + self.returning.len()
+        self.suppressed.len()
+            + self.readd.len()
+            + self.returning.len()
+            + self.dead.len()
+            + self.owed.len()
     }
 }
 
@@ -118,6 +138,56 @@ impl Cursor {
             .push(addr);
     }
 
+    /// Records that the add at `add_seq` is held back because its drop is already in the log
+    /// (whose head is `head`); [`walked_dead`](Self::walked_dead) then recognises its drop.
+    ///
+    /// Adds walked at one head extend one run (no add between them was sent: any dead one
+    /// of them is in the run, any live one's drop is beyond `head`), so a cursor has at most
+    /// one run per frame it sent since it last caught up with the head, and none after.
+    pub(super) fn skip_dead(&mut self, add_seq: Seq, head: Seq) {
+        let dead = &mut self.echo.get_or_insert_with(Box::default).dead;
+        match dead.last_mut() {
+            Some(run) if run.head == head => run.last = add_seq,
+            _ => dead.push(DeadRun {
+                first: add_seq,
+                last: add_seq,
+                head,
+            }),
+        }
+    }
+
+    /// Whether the add at `add_seq` (of `addr`), whose drop is at `drop_seq`, was held back
+    /// by [`skip_dead`](Self::skip_dead) (so the drop must not be sent either). Forgets an
+    /// [`owe_drop`](Self::owe_drop) of `addr`.
+    pub(super) fn walked_dead(&mut self, addr: SocketAddr, add_seq: Seq, drop_seq: Seq) -> bool {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return false;
+        };
+        if remove(&mut echo.owed, addr) {
+            self.free_empty_echo();
+            return false;
+        }
+        let i = echo.dead.partition_point(|r| r.last < add_seq);
+        echo.dead
+            .get(i)
+            .is_some_and(|r| r.first <= add_seq && drop_seq <= r.head)
+    }
+
+    /// Records that a dead add was walked but not held back (see [`Echo::owed`]).
+    pub(super) fn owe_drop(&mut self, addr: SocketAddr) {
+        self.echo.get_or_insert_with(Box::default).owed.push(addr);
+    }
+
+    /// Forgets the runs whose drops are all behind the cursor now.
+    pub(super) fn forget_walked_runs(&mut self) {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return;
+        };
+        let done = echo.dead.partition_point(|r| r.head <= self.position);
+        echo.dead.drain(..done);
+        self.free_empty_echo();
+    }
+
     /// Records that `addr`'s drop is skipped because it is back (see [`suppress`](Self::suppress)
     /// for the bound).
     pub(super) fn note_returning(&mut self, addr: SocketAddr) {
@@ -183,8 +253,12 @@ impl Cursor {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.echo.as_ref().map_or(0, |e| {
             std::mem::size_of::<Echo>()
-                + (e.suppressed.capacity() + e.readd.capacity() + e.returning.capacity())
+                + (e.suppressed.capacity()
+                    + e.readd.capacity()
+                    + e.returning.capacity()
+                    + e.owed.capacity())
                     * std::mem::size_of::<SocketAddr>()
+                + e.dead.capacity() * std::mem::size_of::<DeadRun>()
         })
     }
 }

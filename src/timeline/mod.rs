@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::grow::GrowByEighth;
 use crate::peer::{Peer, PeerFlags};
 
 mod cursor;
@@ -69,7 +70,8 @@ impl Entry {
 /// The shared log of connect and disconnect events of one torrent.
 #[derive(Debug, Default)]
 pub(crate) struct Timeline {
-    /// Sorted by `seq`; compaction removes add/drop pairs no cursor needs.
+    /// Sorted by `seq`; compaction removes add/drop pairs no cursor needs. Grows by an
+    /// eighth: it holds one entry per live peer.
     entries: VecDeque<Entry>,
     /// The seq of the last appended entry (0: none yet).
     head: Seq,
@@ -108,6 +110,7 @@ impl Timeline {
         self.head += 1;
         self.live.insert(addr, (self.head, flags));
         let kind = Kind::Add { dropped_at: None };
+        self.entries.reserve_one();
         self.entries
             .push_back(Entry::new(self.head, kind, addr, flags));
         true
@@ -122,6 +125,7 @@ impl Timeline {
         if let Ok(i) = self.entries.binary_search_by_key(&add_seq, |e| e.seq) {
             self.entries[i].link = self.head;
         }
+        self.entries.reserve_one();
         self.entries
             .push_back(Entry::new(self.head, Kind::Drop { add_seq }, addr, flags));
         self.dead_entries += 2;
@@ -202,17 +206,31 @@ impl Timeline {
                 }
             }
         }
+        self.walk_log(cursor, batch, &suppress);
+        cursor.forget_walked_runs();
+    }
+
+    /// The log part of [`walk`](Self::walk): from the cursor's position on, until the batch
+    /// is full or the head is reached.
+    fn walk_log(
+        &self,
+        cursor: &mut Cursor,
+        batch: &mut Batch,
+        suppress: impl Fn(SocketAddr) -> bool,
+    ) {
         let start = self.entries.partition_point(|e| e.seq <= cursor.position);
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind() {
-                Kind::Add { dropped_at } => walk_add(entry, dropped_at, cursor, batch, &suppress),
-                Kind::Drop { .. } => {
+                Kind::Add { dropped_at } => {
+                    walk_add(entry, dropped_at, self.head, cursor, batch, &suppress)
+                }
+                Kind::Drop { add_seq } => {
                     // Connected again since (a later add): the drop would be stale news.
                     let back = self
                         .live
                         .get(&entry.addr)
                         .is_some_and(|&(s, _)| s > entry.seq);
-                    walk_drop(entry, back, cursor, batch)
+                    walk_drop(entry, add_seq, back, cursor, batch)
                 }
             };
             if !consumed {
@@ -225,9 +243,11 @@ impl Timeline {
 }
 
 /// Puts an add into the batch unless a rule says otherwise; false if the batch is full.
+/// `head` is the log's head.
 fn walk_add(
     entry: &Entry,
     dropped_at: Option<Seq>,
+    head: Seq,
     cursor: &mut Cursor,
     batch: &mut Batch,
     suppress: impl Fn(SocketAddr) -> bool,
@@ -238,12 +258,20 @@ fn walk_add(
     }
     // Its previous drop was skipped because it came back: the remote still has it.
     if cursor.take_returning(entry.addr) {
+        if dropped_at.is_some() {
+            cursor.owe_drop(entry.addr); // and it must hear the drop ahead
+        }
         return true;
     }
     // Held back: a peer that has already left (its drop is further on, maybe beyond this
-    // frame: announcing it now would add a peer that is not live), or one the echo rule
-    // keeps from this remote. Its drop is then skipped too.
-    if dropped_at.is_some() || suppress(entry.addr) {
+    // frame: announcing it now would add a peer that is not live). Its drop is then
+    // skipped too.
+    if dropped_at.is_some() {
+        cursor.skip_dead(entry.seq, head);
+        return true;
+    }
+    // Held back: a peer the echo rule keeps from this remote.
+    if suppress(entry.addr) {
         cursor.suppress(entry.addr);
         return true;
     }
@@ -259,10 +287,21 @@ fn walk_add(
     true
 }
 
-/// Puts a drop into the batch unless a rule says otherwise; false if the batch is full.
-fn walk_drop(entry: &Entry, back: bool, cursor: &mut Cursor, batch: &mut Batch) -> bool {
-    // A pair completed before this connection attached, or a peer never sent to it.
-    if entry.seq < cursor.attached_at || cursor.release(entry.addr) {
+/// Puts a drop (of the add at `add_seq`) into the batch unless a rule says otherwise; false
+/// if the batch is full.
+fn walk_drop(
+    entry: &Entry,
+    add_seq: Seq,
+    back: bool,
+    cursor: &mut Cursor,
+    batch: &mut Batch,
+) -> bool {
+    // A pair completed before this connection attached, or a peer never sent to it (it
+    // had left when the cursor walked its add, or was held back).
+    if entry.seq < cursor.attached_at
+        || cursor.walked_dead(entry.addr, add_seq, entry.seq)
+        || cursor.release(entry.addr)
+    {
         return true;
     }
     // The peer is connected again: skip this drop and the add that brought it back, so no
@@ -314,71 +353,4 @@ impl Batch {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Cursors spread over the log (connections sending at different times) keep every
-    /// dead pair: compaction must then wait for new dead entries, not run again on every
-    /// call (with many connections that was a sort of every cursor per frame sent).
-    #[test]
-    fn compaction_that_kept_everything_waits_for_new_dead_entries() {
-        let mut timeline = Timeline::default();
-        let mut cursors = Vec::new();
-        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], i));
-        for i in 1..=100 {
-            timeline.connected(addr(i), PeerFlags::EMPTY);
-            // A connection whose cursor is between this add and its drop.
-            cursors.push(timeline.head());
-            timeline.disconnected(addr(i));
-        }
-        let n = cursors.len();
-        assert!(timeline.wants_compaction(n));
-        timeline.compact(&cursors, &[]);
-        assert_eq!(timeline.entries.len(), 200, "every pair is needed");
-        assert!(!timeline.wants_compaction(n));
-        // 200 kept: the next compaction waits for 100 new dead entries (more than the 6
-        // that 100 cursors ask for).
-        for i in 101..=149 {
-            timeline.connected(addr(i), PeerFlags::EMPTY);
-            timeline.disconnected(addr(i));
-        }
-        assert!(
-            !timeline.wants_compaction(n),
-            "98 new dead entries: not yet"
-        );
-        timeline.connected(addr(150), PeerFlags::EMPTY);
-        timeline.disconnected(addr(150));
-        assert!(timeline.wants_compaction(n));
-        timeline.compact(&cursors, &[]);
-        assert_eq!(timeline.entries.len(), 200, "the new pairs had no cursor");
-        assert!(!timeline.wants_compaction(n));
-        // Fewer cursors do not make it run sooner: what it kept is read again either way.
-        assert!(!timeline.wants_compaction(1));
-    }
-
-    /// One cursor between every add and its drop (a stopped connection that had advertised
-    /// everything): dropping the peers one by one compacts O(log N) times, not once per
-    /// drop.
-    #[test]
-    fn compaction_under_one_stuck_cursor_is_amortized() {
-        let mut timeline = Timeline::default();
-        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], i));
-        for i in 1..=1000 {
-            timeline.connected(addr(i), PeerFlags::EMPTY);
-        }
-        let cursor = [timeline.head()];
-        let mut compactions = 0;
-        for i in 1..=1000 {
-            timeline.disconnected(addr(i));
-            if timeline.wants_compaction(1) {
-                timeline.compact(&cursor, &[]);
-                compactions += 1;
-            }
-        }
-        assert_eq!(timeline.entries.len(), 2000, "every pair is needed");
-        assert!(
-            compactions <= 12,
-            "{compactions} compactions for 1000 drops"
-        );
-    }
-}
+mod tests;
