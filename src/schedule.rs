@@ -131,8 +131,11 @@ impl Schedule {
     }
 
     /// Takes the waiting list (the log grew); give the vector back with
-    /// [`recycle_waiting`](Self::recycle_waiting) to keep its allocation.
+    /// [`recycle_waiting`](Self::recycle_waiting) to keep its allocation. Each of them will
+    /// want a send deadline: the heap makes room for all at once (one allocation the first
+    /// time a whole torrent wakes, instead of one per doubling).
     pub(crate) fn take_waiting(&mut self) -> Vec<ConnectionId> {
+        self.timers.reserve(self.waiting.len());
         std::mem::take(&mut self.waiting)
     }
 

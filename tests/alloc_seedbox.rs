@@ -68,3 +68,32 @@ fn idle_pex_state_within_512_bytes() {
     assert!(total <= 512, "{total} B");
     assert!(state.is_enabled() && state.is_started());
 }
+
+/// Issue 12: about one allocation per frame sent under churn (the frame's own). The first
+/// churn minute of a torrent also pays one-time growth: the first lingering contact, the
+/// first free slot, room in the log, and the timer heap, which makes room for every woken
+/// connection at once (growing it by doubling was 5 allocations more).
+#[test]
+fn first_churn_minute_allocates_about_once_per_frame() {
+    // Everything allocates and frees inside `count` (it holds the lock of this file's other
+    // tests, which read process-wide live bytes).
+    let ((mut seedbox, plan), _) = counting_alloc::count(|| {
+        let mut seedbox = seedbox::Seedbox::reserve(1, PER_TORRENT, Instant::now());
+        seedbox.build(PER_TORRENT);
+        seedbox.idle(1);
+        let plan = seedbox.churn_plan(true, false);
+        (seedbox, plan)
+    });
+    let (frames, allocs) = counting_alloc::count(|| {
+        seedbox
+            .churn_minute(&plan, &mut |_| {}, &mut |f| f())
+            .frames
+    });
+    let (_, _) = counting_alloc::count(move || drop((seedbox, plan)));
+    assert_eq!(frames, PER_TORRENT as u64);
+    assert!(
+        allocs.calls as u64 <= frames + 4,
+        "{} allocations for {frames} frames",
+        allocs.calls
+    );
+}
