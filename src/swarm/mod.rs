@@ -15,6 +15,7 @@ use crate::conn::Conn;
 use crate::error::{HandshakeError, MessageError};
 use crate::event::{Event, Spare};
 use crate::handshake::ExtendedHandshake;
+use crate::inbound::Recycled;
 use crate::live::{Added, DisconnectReason, LiveSet};
 use crate::peer::PeerFlags;
 use crate::schedule::{Schedule, Ticket};
@@ -85,6 +86,8 @@ pub struct Swarm {
     compactor: Compactor,
     /// The event spill buffer the connections share (see `EventQueue`).
     spare: Spare,
+    /// Receiving storage of the last connection that left, for a newcomer's first message.
+    recycled: Recycled,
 }
 
 /// A connection as the swarm hosts it: the engine, its place in the schedule, and what the
@@ -114,6 +117,7 @@ impl Swarm {
             batch: Batch::default(),
             compactor: Compactor::default(),
             spare: Spare::default(),
+            recycled: Recycled::default(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Swarm {
                 self.log_grew();
             }
         }
+        hosted.conn.recycle_inbound(&mut self.recycled);
         self.compact();
     }
 
@@ -257,6 +262,7 @@ impl Swarm {
         let Some(hosted) = self.slots.get_mut(id) else {
             return Ok(());
         };
+        hosted.conn.adopt_inbound(&mut self.recycled);
         hosted.conn.handle_message(
             now,
             payload,
