@@ -246,7 +246,7 @@ impl Conn {
         &mut self.stats
     }
 
-    /// Before a message: takes recycled receiving storage where this remote has none yet.
+    /// Takes recycled receiving storage where this remote has none yet.
     pub(crate) fn adopt_inbound(&mut self, from: &mut Recycled) {
         self.inbound.adopt(from);
     }

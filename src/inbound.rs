@@ -36,10 +36,10 @@ pub(crate) struct Inbound {
     arrivals: FloodWindow,
 }
 
-/// What a connection that left gives back for the next one's first message, so that a host
-/// replacing connections all day (a seedbox) does not allocate for each newcomer: one
-/// claims list (at most about twice `Config::max_remote_peers` entries, host-bounded) and
-/// one flood window. One of each, like the event spill buffer.
+/// What a connection that left gives back for the next one to connect, so that a host
+/// replacing connections all day (a seedbox) does not allocate for each newcomer's first
+/// message: one claims list (at most about twice `Config::max_remote_peers` entries,
+/// host-bounded) and one flood window. One of each, like the event spill buffer.
 #[derive(Debug, Default)]
 pub(crate) struct Recycled {
     claims: Vec<u64>,
@@ -63,7 +63,7 @@ impl Inbound {
         }
     }
 
-    /// Takes storage from `from` where this remote has none yet (before its first message).
+    /// Takes storage from `from` where this remote has none yet.
     pub(crate) fn adopt(&mut self, from: &mut Recycled) {
         self.claims.adopt_v4_storage(&mut from.claims);
         if !self.arrivals.is_allocated() {

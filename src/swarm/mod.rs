@@ -86,7 +86,7 @@ pub struct Swarm {
     compactor: Compactor,
     /// The event spill buffer the connections share (see `EventQueue`).
     spare: Spare,
-    /// Receiving storage of the last connection that left, for a newcomer's first message.
+    /// Receiving storage of the last connection that left, for the next one to connect.
     recycled: Recycled,
 }
 
@@ -166,6 +166,9 @@ impl Swarm {
         self.observe(now);
         let remote = canonical_addr(remote);
         let mut conn = Conn::new(self.live.timeline());
+        // Taken now, not at its first message: a host replaces a connection by ending one
+        // and opening another, and the spare would not wait for a message if two left first.
+        conn.adopt_inbound(&mut self.recycled);
         conn.set_remote_ip(remote.ip());
         conn.set_echo_addr(remote);
         let id = self.slots.insert(Hosted {
@@ -262,7 +265,6 @@ impl Swarm {
         let Some(hosted) = self.slots.get_mut(id) else {
             return Ok(());
         };
-        hosted.conn.adopt_inbound(&mut self.recycled);
         hosted.conn.handle_message(
             now,
             payload,
