@@ -85,6 +85,20 @@ impl Claims {
         true
     }
 
+    /// The IPv4 list's allocation, emptied, for another remote's claims.
+    pub(crate) fn into_v4_storage(self) -> Vec<u64> {
+        let mut v4 = self.v4;
+        v4.clear();
+        v4
+    }
+
+    /// Takes `storage` (empty) as the IPv4 list, if this set has no allocation of its own.
+    pub(crate) fn adopt_v4_storage(&mut self, storage: &mut Vec<u64>) {
+        if self.v4.capacity() == 0 {
+            std::mem::swap(&mut self.v4, storage);
+        }
+    }
+
     /// Room for a first fill of `v4` and `v6` entries, exactly (a first message usually
     /// brings most of what a remote will claim; later growth doubles as usual).
     pub(crate) fn reserve_first(&mut self, v4: usize, v6: usize) {

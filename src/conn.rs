@@ -15,7 +15,7 @@ use crate::codec::{encode_frame, Frame};
 use crate::config::Config;
 use crate::error::MessageError;
 use crate::event::{Event, EventQueue, Spare};
-use crate::inbound::{AddRules, Claim, Inbound};
+use crate::inbound::{AddRules, Claim, Inbound, Recycled};
 use crate::peer::{Peer, PeerFlags};
 use crate::stats::{Counters, Stats};
 use crate::timeline::{Batch, Cursor, Timeline};
@@ -244,6 +244,16 @@ impl Conn {
 
     pub(crate) fn stats_mut(&mut self) -> &mut Counters {
         &mut self.stats
+    }
+
+    /// Takes recycled receiving storage where this remote has none yet.
+    pub(crate) fn adopt_inbound(&mut self, from: &mut Recycled) {
+        self.inbound.adopt(from);
+    }
+
+    /// The connection is leaving: its receiving storage goes to `into` for a newcomer.
+    pub(crate) fn recycle_inbound(self, into: &mut Recycled) {
+        self.inbound.recycle(into);
     }
 
     /// Heap bytes this connection holds beyond its own size: echo table, claims, events.

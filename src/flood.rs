@@ -47,6 +47,9 @@ impl FloodWindow {
                 after: ArrayVec::new(),
             })
         });
+        if arrivals.after.is_empty() {
+            arrivals.base = now; // a window cleared for reuse: this is its first arrival
+        }
         let base = arrivals.base;
         // An instant before the first arrival (the host's clock went back) counts as the
         // first arrival's: nothing panics, and the window only errs towards accepting.
@@ -58,6 +61,19 @@ impl FloodWindow {
         arrivals.after.push(at);
     }
 
+    /// Whether the window has its allocation (made at the first accepted message).
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The window with its arrivals forgotten and its allocation kept, for another remote.
+    pub(crate) fn cleared(mut self) -> Self {
+        if let Some(arrivals) = self.0.as_deref_mut() {
+            arrivals.after.clear();
+        }
+        self
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.0
             .as_ref()
@@ -67,4 +83,29 @@ impl FloodWindow {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window recycled for another remote keeps its allocation, not the old arrivals; its
+    /// next arrival is its first (the base moves to it, so a later instant is not cut short).
+    #[test]
+    fn a_cleared_window_starts_over() {
+        let start = Instant::now();
+        let window = Duration::from_secs(60);
+        let mut flood = FloodWindow::default();
+        for s in 0..3 {
+            flood.record(start + Duration::from_secs(s), 16);
+        }
+        assert_eq!(flood.recent(start + Duration::from_secs(3), window), 3);
+        let mut flood = flood.cleared();
+        assert!(flood.is_allocated());
+        assert_eq!(flood.recent(start + Duration::from_secs(3), window), 0);
+        let later = start + Duration::from_secs(1000);
+        flood.record(later, 16);
+        assert_eq!(flood.recent(later, window), 1);
+        assert_eq!(flood.0.as_ref().map(|a| a.base), Some(later));
+    }
 }

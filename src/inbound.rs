@@ -36,7 +36,41 @@ pub(crate) struct Inbound {
     arrivals: FloodWindow,
 }
 
+/// What a connection that left gives back for the next one to connect, so that a host
+/// replacing connections all day (a seedbox) does not allocate for each newcomer's first
+/// message: one claims list (at most about twice `Config::max_remote_peers` entries,
+/// host-bounded) and one flood window. One of each, like the event spill buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Recycled {
+    claims: Vec<u64>,
+    arrivals: FloodWindow,
+}
+
+impl Recycled {
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.claims.capacity() * std::mem::size_of::<u64>() + self.arrivals.heap_bytes()
+    }
+}
+
 impl Inbound {
+    /// Gives this (departing) remote's storage to `into`, where it has none of its kind.
+    pub(crate) fn recycle(self, into: &mut Recycled) {
+        if into.claims.capacity() == 0 {
+            into.claims = self.claims.into_v4_storage();
+        }
+        if !into.arrivals.is_allocated() {
+            into.arrivals = self.arrivals.cleared();
+        }
+    }
+
+    /// Takes storage from `from` where this remote has none yet.
+    pub(crate) fn adopt(&mut self, from: &mut Recycled) {
+        self.claims.adopt_v4_storage(&mut from.claims);
+        if !self.arrivals.is_allocated() {
+            self.arrivals = std::mem::take(&mut from.arrivals);
+        }
+    }
+
     pub(crate) fn claims(&self) -> impl Iterator<Item = Peer> + '_ {
         self.claims.iter()
     }

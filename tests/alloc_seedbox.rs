@@ -97,3 +97,30 @@ fn first_churn_minute_allocates_about_once_per_frame() {
         allocs.calls
     );
 }
+
+/// Issue 12: no allocation per message received. A connection that replaced one that left
+/// takes over its receiving storage (claims list, flood window), so even its first message
+/// allocates nothing (it used to be the one that did: 2 allocations).
+#[test]
+fn a_newcomer_reuses_the_receiving_storage_of_one_that_left() {
+    let ((mut seedbox, plan, mut per_message), _) = counting_alloc::count(|| {
+        let mut seedbox = seedbox::Seedbox::reserve(1, PER_TORRENT, Instant::now());
+        seedbox.build(PER_TORRENT);
+        seedbox.claim_all(50, &mut |f| f());
+        // The first churn round replaces connection 0.
+        let replace = seedbox.churn_plan(true, false);
+        seedbox.churn_minute(&replace, &mut |_| {}, &mut |f| f());
+        let plan = seedbox.churn_plan(false, true);
+        (seedbox, plan, Vec::with_capacity(PER_TORRENT))
+    });
+    seedbox.churn_minute(&plan, &mut |_| {}, &mut |f| {
+        per_message.push(counting_alloc::count(f).1.calls);
+    });
+    let (_, _) = counting_alloc::count(move || drop((seedbox, plan)));
+    assert_eq!(per_message.len(), PER_TORRENT, "connection 0 comes first");
+    assert_eq!(per_message[0], 0, "the newcomer's first message");
+    // The others' messages may grow the timer heap once (its superseded entries are
+    // skipped lazily), and nothing else.
+    let others: usize = per_message[1..].iter().sum();
+    assert!(others <= 1, "{others} allocations for the other messages");
+}

@@ -15,6 +15,7 @@ use crate::conn::Conn;
 use crate::error::{HandshakeError, MessageError};
 use crate::event::{Event, Spare};
 use crate::handshake::ExtendedHandshake;
+use crate::inbound::Recycled;
 use crate::live::{Added, DisconnectReason, LiveSet};
 use crate::peer::PeerFlags;
 use crate::schedule::{Schedule, Ticket};
@@ -85,6 +86,8 @@ pub struct Swarm {
     compactor: Compactor,
     /// The event spill buffer the connections share (see `EventQueue`).
     spare: Spare,
+    /// Receiving storage of the last connection that left, for the next one to connect.
+    recycled: Recycled,
 }
 
 /// A connection as the swarm hosts it: the engine, its place in the schedule, and what the
@@ -114,6 +117,7 @@ impl Swarm {
             batch: Batch::default(),
             compactor: Compactor::default(),
             spare: Spare::default(),
+            recycled: Recycled::default(),
         }
     }
 
@@ -162,6 +166,9 @@ impl Swarm {
         self.observe(now);
         let remote = canonical_addr(remote);
         let mut conn = Conn::new(self.live.timeline());
+        // Taken now, not at its first message: a host replaces a connection by ending one
+        // and opening another, and the spare would not wait for a message if two left first.
+        conn.adopt_inbound(&mut self.recycled);
         conn.set_remote_ip(remote.ip());
         conn.set_echo_addr(remote);
         let id = self.slots.insert(Hosted {
@@ -193,6 +200,7 @@ impl Swarm {
                 self.log_grew();
             }
         }
+        hosted.conn.recycle_inbound(&mut self.recycled);
         self.compact();
     }
 

@@ -64,6 +64,7 @@ impl Swarm {
             + self.batch.heap_bytes()
             + self.compactor.heap_bytes()
             + self.spare.heap_bytes()
+            + self.recycled.heap_bytes()
     }
 
     // ---- per connection -------------------------------------------------------------------
