@@ -28,6 +28,17 @@ pub(crate) struct Claims {
     v6: Option<Box<Vec<V6Claim>>>,
 }
 
+/// What [`Claims::insert_within`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The peer is claimed now.
+    New,
+    /// Its address was claimed already (its flags stay).
+    Duplicate,
+    /// The set was full.
+    Full,
+}
+
 /// Where an address is, or would go, in its list.
 enum Slot {
     V4(Result<usize, usize>, u64),
@@ -54,9 +65,23 @@ impl Claims {
     }
 
     /// Adds a canonical peer; false if its address is claimed already.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, peer: Peer) -> bool {
+        self.insert_within(peer, usize::MAX) == Inserted::New
+    }
+
+    /// Adds a canonical peer unless its address is claimed already or `cap` claims are held
+    /// (checked in that order), with one search.
+    pub(crate) fn insert_within(&mut self, peer: Peer, cap: usize) -> Inserted {
         let flags = peer.flags.bits();
-        match self.find(peer.addr) {
+        let slot = self.find(peer.addr);
+        if let Slot::V4(Ok(_), _) | Slot::V6(Ok(_), _) = slot {
+            return Inserted::Duplicate;
+        }
+        if self.len() >= cap {
+            return Inserted::Full;
+        }
+        match slot {
             Slot::V4(Err(i), key) => self.v4.insert(i, key << 8 | u64::from(flags)),
             Slot::V6(Err(i), key) => {
                 let mut claim = [0; 19];
@@ -64,9 +89,9 @@ impl Claims {
                 claim[18] = flags;
                 self.v6.get_or_insert_with(Box::default).insert(i, claim);
             }
-            Slot::V4(Ok(_), _) | Slot::V6(Ok(_), _) => return false,
+            Slot::V4(Ok(_), _) | Slot::V6(Ok(_), _) => unreachable!("returned above"),
         }
-        true
+        Inserted::New
     }
 
     /// Removes a canonical address; false if it was not claimed.

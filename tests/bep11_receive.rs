@@ -273,6 +273,25 @@ testkit::for_each_host! {
         assert_eq!(s.stats().ignored_added_and_dropped, 6);
     }
 
+    /// BEP 11: "An added contact must not be dropped in the same message", over long lists
+    /// with repeats: every entry on both lists is counted, whether the dropped list is short
+    /// enough to be sorted on the stack (up to 128) or scanned (more, under a cap above 128).
+    #[test]
+    fn added_and_dropped_counted_in_long_lists() {
+        for n in [60, 200] {
+            let (mut s, t0) = solo(Config::default().max_remote_peers(255));
+            let mut added: Vec<SocketAddr> = (0..n).map(v4).collect();
+            added.push(v4(0));
+            let mut dropped: Vec<SocketAddr> = (n / 2..n + n / 2).map(v4).collect();
+            dropped.push(v4(n / 2));
+            s.handle_message(t0, &pex(&added, &dropped)).unwrap();
+            // On both lists: n / 2 added entries, and n / 2 + 1 dropped ones (a repeat).
+            assert_eq!(s.stats().ignored_added_and_dropped, (n + 1) as u64, "n = {n}");
+            assert_eq!(s.stats().ignored_duplicate, 1, "n = {n}");
+            assert_eq!(s.remote_peers().collect::<Vec<_>>().len(), n / 2, "n = {n}");
+        }
+    }
+
     /// "PEX data is untrusted" (BEP 11, security): local-scope addresses sent by a remote at a
     /// global address are ignored, as libtorrent does.
     #[test]

@@ -7,6 +7,7 @@
 //! address cancel within a frame, `dropped` only names peers this connection was told about,
 //! and a connection attached late first hears the live set, in the order peers connected.
 
+use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -100,15 +101,21 @@ impl Timeline {
     /// already live (one address, one live entry): then only its flags change, for the
     /// connections not yet told about it.
     pub(crate) fn connected(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
-        if let Some((add_seq, live_flags)) = self.live.get_mut(&addr) {
-            *live_flags = flags;
-            if let Ok(i) = self.entries.binary_search_by_key(add_seq, |e| e.seq) {
-                self.entries[i].flags = flags;
+        // One descent of the map, whether `addr` is live already or new.
+        match self.live.entry(addr) {
+            MapEntry::Occupied(mut live) => {
+                let (add_seq, live_flags) = live.get_mut();
+                *live_flags = flags;
+                if let Ok(i) = self.entries.binary_search_by_key(add_seq, |e| e.seq) {
+                    self.entries[i].flags = flags;
+                }
+                return false;
             }
-            return false;
+            MapEntry::Vacant(slot) => {
+                slot.insert((self.head + 1, flags));
+            }
         }
         self.head += 1;
-        self.live.insert(addr, (self.head, flags));
         let kind = Kind::Add { dropped_at: None };
         self.entries.reserve_one();
         self.entries

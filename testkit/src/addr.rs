@@ -169,8 +169,8 @@ pub fn built_payload(added: &[(Addr, u8)], dropped: &[Addr]) -> Vec<u8> {
 
 /// The payload of a `MessageMany` operation: up to 80 generated addresses added and up to
 /// 80 dropped (from the same range, shifted by 7): past the 50-entry limit and small caps,
-/// while keeping the receiver's added-vs-dropped comparison (quadratic by design, bounded
-/// by the cap) cheap enough for many executions per second.
+/// while keeping the receiver's work (its added-vs-dropped comparison is bounded by the
+/// cap) cheap enough for many executions per second.
 pub fn many_payload(start: u16, added: u8, dropped: u8, v6: bool) -> Vec<u8> {
     let added: Vec<Peer> = (0..u16::from(added % 81))
         .map(|k| {

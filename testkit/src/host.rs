@@ -355,6 +355,68 @@ pub fn check_conn(wire: &WireRules, stats: &mut Stats, conn: &impl ConnView) -> 
 /// by one, and, once every event is polled, what the host believes.
 pub fn check_claims(wire: &WireRules, host: &HostView, conn: &impl ConnView) -> Check {
     let claims = conn.claims();
+    check_claim_list(wire, &claims, conn)?;
+    if conn.pending_events() == 0 {
+        host.check_settled(&claims, conn.is_enabled())?;
+    }
+    Ok(())
+}
+
+/// [`check_claims`] for a connection whose claims were `last` at the previous check (which
+/// this updates). Nothing about the list is checked again while `remote_peers()` is what it
+/// was (a list that passed passes again); when it changed, the list is checked whole (capped,
+/// sorted, usable) and read back one by one where it changed: each new or re-flagged claim
+/// through `remote_claims`, and each claim that left must read back as none. The host's view
+/// is compared whenever every event is polled.
+pub fn check_claims_since(
+    wire: &WireRules,
+    host: &HostView,
+    conn: &impl ConnView,
+    last: &mut Vec<Peer>,
+) -> Check {
+    let claims = conn.claims();
+    if claims != *last {
+        check_claim_shape(wire, &claims)?;
+        // A merge walk of the two sorted lists.
+        let (mut i, mut j) = (0, 0);
+        while i < last.len() || j < claims.len() {
+            let order = match (last.get(i), claims.get(j)) {
+                (Some(old), Some(new)) => old.addr.cmp(&new.addr),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            };
+            if order.is_lt() {
+                let gone = last[i].addr;
+                ensure!(
+                    conn.claim(gone).is_none(),
+                    "remote_claims({gone}) after it left remote_peers()"
+                );
+                i += 1;
+                continue;
+            }
+            let peer = claims[j];
+            if order.is_gt() || last[i].flags != peer.flags {
+                ensure!(
+                    conn.claim(peer.addr) == Some(peer.flags),
+                    "remote_claims({}) wrong",
+                    peer.addr
+                );
+            }
+            if order.is_eq() {
+                i += 1;
+            }
+            j += 1;
+        }
+        *last = claims;
+    }
+    if conn.pending_events() == 0 {
+        host.check_settled(last, conn.is_enabled())?;
+    }
+    Ok(())
+}
+
+/// The invariants of a list of claims that need no lookup: capped, sorted, usable.
+pub fn check_claim_shape(wire: &WireRules, claims: &[Peer]) -> Check {
     let cap = wire.limits.remote_cap;
     ensure!(
         claims.len() <= cap,
@@ -365,20 +427,26 @@ pub fn check_claims(wire: &WireRules, host: &HostView, conn: &impl ConnView) -> 
         claims.windows(2).all(|w| w[0].addr < w[1].addr),
         "remote_peers() not sorted or duplicated"
     );
-    for peer in &claims {
+    for peer in claims {
         ensure!(
             !crate::addr::is_mapped(peer.addr) && crate::addr::usable(peer.addr),
             "remote peer {} kept",
             peer.addr
         );
+    }
+    Ok(())
+}
+
+/// The invariants of one list of claims: [`check_claim_shape`], and each claim readable
+/// one by one through `remote_claims`.
+pub fn check_claim_list(wire: &WireRules, claims: &[Peer], conn: &impl ConnView) -> Check {
+    check_claim_shape(wire, claims)?;
+    for peer in claims {
         ensure!(
             conn.claim(peer.addr) == Some(peer.flags),
             "remote_claims({}) wrong",
             peer.addr
         );
-    }
-    if conn.pending_events() == 0 {
-        host.check_settled(&claims, conn.is_enabled())?;
     }
     Ok(())
 }

@@ -6,13 +6,12 @@
 //! script (well-formed payloads, raw bytes, or a frame the swarm sent on another
 //! connection, relayed as a third peer would).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use arbitrary::{Arbitrary, Unstructured};
 use ut_pex::handshake::{HandshakeBuilder, UT_PEX};
 use ut_pex::{
-    canonical_addr, ConnectionId, Direction, DisconnectReason, Frame, PeerFlags, Stats, Swarm,
+    canonical_addr, ConnectionId, Direction, DisconnectReason, Frame, Peer, PeerFlags, Stats, Swarm,
 };
 
 use crate::addr::{built_payload, gen_addr, many_payload, Addr};
@@ -419,7 +418,12 @@ impl Harness {
             let Some((id, frame)) = self.swarm.poll_transmit() else {
                 return Ok(());
             };
-            let live: BTreeMap<_, _> = self.swarm.live().map(|p| (p.addr, p.flags)).collect();
+            // `live()` comes in address order: searched as it is, not sorted into a map.
+            let live: Vec<Peer> = self.swarm.live().collect();
+            ensure!(
+                live.windows(2).all(|w| w[0].addr < w[1].addr),
+                "Swarm::live() not in address order"
+            );
             let dial = self.swarm.dial_address(id).map(canonical_addr);
             let swarm = &self.swarm;
             let conn = self
@@ -432,7 +436,11 @@ impl Harness {
             conn.wire
                 .check_frame(
                     &frame,
-                    |a| live.get(&a).copied(),
+                    |a| {
+                        live.binary_search_by_key(&a, |p| p.addr)
+                            .ok()
+                            .map(|k| live[k].flags)
+                    },
                     |a| swarm.remote_claims(id, a).is_some(),
                 )
                 .map_err(|e| format!("on {id:?}: {e}"))?;
