@@ -437,40 +437,30 @@ pub fn dropped_events(events: &[Event]) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Writes scenarios once and runs them against both hosts: the body becomes `mod pex_state`
-/// (`H` is `PexState`) and `mod one_conn_swarm` (`H` is [`OneConnSwarm`]), each with `use
-/// super::*`, `Pair` meaning `Pair<H>` and [`solo`] / [`solo_with_remote`] making an `H`.
+/// Runs scenarios against both hosts. Each scenario is a plain generic function
+/// `fn name<H: Host>()` (so rustfmt and the compiler see it as ordinary code), and
+/// `for_each_host!(name, ...)` instantiates it as the tests `pex_state::name` (`H` is
+/// `PexState`) and `one_conn_swarm::name` (`H` is [`OneConnSwarm`]). Inside a scenario,
+/// `Pair::<H>::new` and [`solo::<H>`](solo) make the host. A scenario left out of the list
+/// is an unused function, which the workspace's `-D warnings` turns into an error.
 #[macro_export]
 macro_rules! for_each_host {
-    (@bind) => {
-        #[allow(dead_code)]
-        type Pair = $crate::pair::Pair<H>;
-        #[allow(dead_code)]
-        fn solo(config: ::ut_pex::Config) -> (H, ::std::time::Instant) {
-            $crate::pair::solo(config)
-        }
-        #[allow(dead_code)]
-        fn solo_with_remote(
-            config: ::ut_pex::Config,
-            remote: ::std::option::Option<::std::net::SocketAddr>,
-        ) -> (H, ::std::time::Instant) {
-            $crate::pair::solo_with_remote(config, remote)
-        }
-    };
-    ($($body:tt)*) => {
+    ($($scenario:ident),+ $(,)?) => {
         mod pex_state {
-            #[allow(unused_imports)]
-            use super::*;
-            type H = ::ut_pex::PexState;
-            $crate::for_each_host!(@bind);
-            $($body)*
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<::ut_pex::PexState>()
+                }
+            )+
         }
         mod one_conn_swarm {
-            #[allow(unused_imports)]
-            use super::*;
-            type H = $crate::host::OneConnSwarm;
-            $crate::for_each_host!(@bind);
-            $($body)*
+            $(
+                #[test]
+                fn $scenario() {
+                    super::$scenario::<$crate::host::OneConnSwarm>()
+                }
+            )+
         }
     };
 }
