@@ -7,8 +7,9 @@
 //! N peers listen on 127.0.0.1 (ephemeral ports). Peer i is told only about peer i−1 (peer 0
 //! knows nobody) and dials it. They speak the BitTorrent handshake, BEP 10 and ut_pex over
 //! real TCP, each with one [`Swarm`] (one torrent's PEX: a shared log of who it is connected
-//! to, a cursor per connection), and dial the peers PEX tells them about, until every peer
-//! knows every other. A progress line goes to stderr every second, then `converged:` to stdout.
+//! to, a cursor per connection), and dial the peers PEX tells them about (of each pair, the
+//! higher listen address dials), until every peer knows every other. A progress line goes
+//! to stderr every second, then `converged:` to stdout.
 //!
 //! Plain threads and blocking sockets: one thread per peer owns its `Swarm` and writes its
 //! frames; one thread per connection reads, and passes what PEX needs to its peer's thread
@@ -57,7 +58,7 @@ enum ToPeer {
     Connected {
         remote: SocketAddr,
         direction: Direction,
-        writer: TcpStream,
+        writer: Arc<TcpStream>,
         reply: Sender<ConnectionId>,
     },
     /// An extended message (peer-wire id 20) with its extended id: 0 is the handshake.
@@ -82,12 +83,13 @@ struct Local {
 fn main() -> Result<ExitCode, Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let nodes = match &args[..] {
-        [] => 30,
-        [flag, n] if flag == "--nodes" && n.parse::<usize>().is_ok_and(|n| n >= 2) => n.parse()?,
-        _ => {
-            eprintln!("usage: swarm [--nodes N (at least 2, default 30)]");
-            return Ok(ExitCode::from(2));
-        }
+        [] => Some(30),
+        [flag, n] if flag == "--nodes" => n.parse().ok().filter(|&n: &usize| n >= 2),
+        _ => None,
+    };
+    let Some(nodes) = nodes else {
+        eprintln!("usage: swarm [--nodes N (at least 2, default 30)]");
+        return Ok(ExitCode::from(2));
     };
     let clock = WarpClock::new(WARP);
     let started = Instant::now();
@@ -174,9 +176,10 @@ fn run_peer(
             }
         }
     });
-    // Where to write each connection's frames (a clone of the socket its thread reads).
-    let mut writers: HashMap<ConnectionId, TcpStream> = HashMap::new();
-    // Every peer heard of; each is dialled once, unless it dials us.
+    // Where to write each connection's frames: the socket its thread reads (one file
+    // descriptor, not a `try_clone`: 30 peers take some 900 of them already).
+    let mut writers: HashMap<ConnectionId, Arc<TcpStream>> = HashMap::new();
+    // Every peer heard of, so that none is dialled twice.
     let mut known = BTreeSet::new();
     if let Some(contact) = first_contact {
         known.insert(contact);
@@ -233,12 +236,12 @@ fn run_peer(
 
         // The drain loop, after every input: frames to their connections, then events.
         while let Some((id, frame)) = swarm.poll_transmit() {
-            let Some(writer) = writers.get_mut(&id) else {
+            let Some(writer) = writers.get(&id) else {
                 continue;
             };
             tally.frames.fetch_add(1, Relaxed);
             tally.bytes.fetch_add(frame.len(), Relaxed);
-            if let Err(e) = writer.write_all(frame.as_bytes()) {
+            if let Err(e) = (&**writer).write_all(frame.as_bytes()) {
                 hang_up(index, &writers, id, &e);
             }
         }
@@ -259,7 +262,7 @@ fn run_peer(
 /// Ends a connection: its thread's read fails, and it reports the connection closed.
 fn hang_up(
     peer: usize,
-    writers: &HashMap<ConnectionId, TcpStream>,
+    writers: &HashMap<ConnectionId, Arc<TcpStream>>,
     id: ConnectionId,
     why: &dyn Error,
 ) {
@@ -282,34 +285,36 @@ fn dial(remote: SocketAddr, local: Local, to_peer: &Sender<ToPeer>) {
 /// thread, until the remote closes or the peer hangs up. An error (a socket error, a
 /// misbehaving remote) ends this connection only.
 fn connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     dialled: Option<SocketAddr>,
     local: Local,
     to_peer: Sender<ToPeer>,
 ) {
+    // Shared with the peer's thread, which writes to it (`&TcpStream` reads and writes).
+    let stream = Arc::new(stream);
     let mut attached = None;
     let mut run = || -> Result<(), Box<dyn Error>> {
         // The BitTorrent handshake both ways; the reader checks the remote's (19-byte
         // protocol string, our info hash, BEP 10's reserved bit) and yields nothing before it.
-        stream.write_all(&wire::handshake(&INFO_HASH, &local.peer_id))?;
+        (&*stream).write_all(&wire::handshake(&INFO_HASH, &local.peer_id))?;
         let mut reader = WireReader::new(INFO_HASH);
         while reader.next()?.is_none() {
-            if reader.read_from(&mut stream)? == 0 {
+            if reader.read_from(&mut &*stream)? == 0 {
                 return Err("closed before its handshake".into());
             }
         }
         // `p`, our listen port, lets the remote advertise us where we can be dialled.
         let ours = wire::extended_handshake_frame(local.ut_pex_id, Some(local.listen_port), None);
-        stream.write_all(&ours)?;
+        (&*stream).write_all(&ours)?;
         // A peer we dialled is advertised under the address we dialled; one that dialled us,
         // once its extended handshake gives its listen port.
         let (remote, direction) = match dialled {
             Some(addr) => (addr, Direction::Outgoing),
             None => (stream.peer_addr()?, Direction::Incoming),
         };
-        let writer = stream.try_clone()?;
         // A remote that stops reading stalls its peer's thread for 5 s at most, then is dropped.
-        writer.set_write_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        let writer = Arc::clone(&stream);
         let (reply, reply_rx) = mpsc::channel();
         let connected = ToPeer::Connected {
             remote,
@@ -329,7 +334,7 @@ fn connection(
                     to_peer.send(extended).map_err(|_| "peer gone")?;
                 }
             }
-            if reader.read_from(&mut stream)? == 0 {
+            if reader.read_from(&mut &*stream)? == 0 {
                 return Ok(()); // the remote closed, or the peer hung up
             }
         }
