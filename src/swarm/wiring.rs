@@ -90,10 +90,13 @@ impl Swarm {
         if !hosted.ticket.take_ready() {
             return None; // stopped or disabled since the frame was decided
         }
-        let frame =
-            hosted
-                .conn
-                .build_frame(self.live.timeline(), &mut self.batch, &self.config, now);
+        let frame = hosted.conn.build_frame(
+            self.live.timeline(),
+            &mut self.batch,
+            &self.config,
+            now,
+            Some(&mut self.chunk),
+        );
         self.reschedule(id, None);
         self.compact();
         frame
