@@ -48,16 +48,25 @@ impl Swarm {
         for &id in &waiting {
             if let Some(hosted) = self.slots.get_mut(id) {
                 Schedule::woken(&mut hosted.ticket);
-                self.reschedule(id, None);
+                self.place(id, None);
             }
         }
         self.schedule.recycle_waiting(waiting);
+        // Once for the whole torrent, not once per woken connection.
+        self.prune();
         self.compact();
     }
 
     /// Puts `id` where its engine says it belongs; `due_by` is the `now` of an input on `id`
     /// itself (see the time convention in the type docs).
     pub(super) fn reschedule(&mut self, id: ConnectionId, due_by: Option<Instant>) {
+        self.place(id, due_by);
+        self.prune();
+    }
+
+    /// [`reschedule`](Self::reschedule) without the pruning, for callers that place many
+    /// connections and prune once.
+    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) {
         let Some(now) = self.now else {
             return; // no instant seen yet: nothing can have started
         };
@@ -66,7 +75,6 @@ impl Swarm {
         };
         let next = hosted.conn.next(self.live.timeline(), &self.config, now);
         self.schedule.place(id, &mut hosted.ticket, next, due_by);
-        self.prune();
     }
 
     /// Keeps the heap's top a live deadline, so that `poll_timeout` is exact.
