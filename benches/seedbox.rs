@@ -150,6 +150,9 @@ fn main() {
     let mut floors = Vec::new();
     let mut written = Vec::new();
     let (mut frames, mut allocs) = (0u64, 0usize);
+    // Every churn frame's bytes, summed and hashed in order: equal figures before and after
+    // a change mean the very same frames went out.
+    let (mut churn_bytes, mut checksum) = (0u64, 0xcbf2_9ce4_8422_2325u64);
     for _ in 0..churn_minutes {
         let plan = seedbox.churn_plan(true, false);
         let mut recorded = Recorded::with_capacity(torrents * (per_torrent + 1));
@@ -160,6 +163,10 @@ fn main() {
         allocs += counting_alloc::calls() - calls_before;
         frames += drained.frames;
 
+        churn_bytes += recorded.bytes.len() as u64;
+        checksum = recorded.bytes.iter().fold(checksum, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3) // FNV-1a
+        });
         let lists = recorded.lists();
         let started = Instant::now();
         encode_only(&lists);
@@ -172,7 +179,7 @@ fn main() {
     let cpu = median(minutes);
     let floor = median(floors);
     println!(
-        "  churn: {:.0} frames per minute, {:.2} allocations per frame",
+        "  churn: {:.0} frames per minute, {:.2} allocations per frame ({frames} frames, {churn_bytes} bytes, FNV-1a {checksum:016x})",
         frames as f64 / churn_minutes as f64,
         allocs as f64 / frames as f64,
     );

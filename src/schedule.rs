@@ -152,6 +152,11 @@ impl Schedule {
         ticket.waiting = false;
     }
 
+    /// Whether more frames are due to be built.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     pub(crate) fn pop_ready(&mut self) -> Option<ConnectionId> {
         self.ready.pop_front()
     }

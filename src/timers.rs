@@ -11,7 +11,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use crate::grow::GrowByEighth;
 use crate::slots::ConnectionId;
 
 /// A deadline, the connection it belongs to and the timer generation it was pushed under.
@@ -29,9 +28,18 @@ pub(crate) struct Timers {
 impl Timers {
     pub(crate) fn push(&mut self, timer: Timer) {
         if self.in_order.back().map_or(true, |last| *last <= timer) {
-            self.in_order.reserve_one();
+            // Grows by doubling, as the heap does, not by an eighth: superseded deadlines
+            // stay until they surface, so a torrent whose connections are all placed again
+            // (every remote sent a message) briefly holds two deadlines per connection, and
+            // doubling makes that one allocation, not several.
             self.in_order.push_back(timer);
         } else {
+            // Out-of-order deadlines come in runs (a torrent's remotes all sending while a
+            // later deadline sits at the back of the queue): room for as many as the queue
+            // holds at once, one allocation instead of one per doubling.
+            if self.out_of_order.len() == self.out_of_order.capacity() {
+                self.out_of_order.reserve(self.in_order.len());
+            }
             self.out_of_order.push(Reverse(timer));
         }
     }

@@ -48,6 +48,11 @@ impl FrameChunk {
         self.buf = BytesMut::new();
     }
 
+    /// Whether the chunk has room left from earlier frames (not released since).
+    pub(crate) fn is_open(&self) -> bool {
+        self.buf.capacity() > 0
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         self.buf.capacity()
     }

@@ -327,10 +327,11 @@ impl Swarm {
     /// The next frame to write, with the connection to write it to. Poll until `None` after
     /// every input.
     ///
-    /// The frames of one burst share one buffer of 4 KiB (a larger frame gets one of its
-    /// own size), so a burst costs a couple of allocations, not one per frame. The buffer is
-    /// freed when the last frame split off it is dropped: a frame kept for long (a slow
-    /// peer's write queue) pins up to 4 KiB; copy its bytes to keep only them.
+    /// The frames of one burst (several due at once, as after `handle_timeout`) share one
+    /// buffer of 4 KiB (a larger frame gets one of its own size), so a burst costs two
+    /// allocations, not one per frame; a frame due alone has an allocation of its own. The
+    /// buffer is freed when the last frame split off it is dropped: a frame kept for long
+    /// (a slow peer's write queue) pins up to 4 KiB; copy its bytes to keep only them.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<(ConnectionId, Frame)> {
         while let Some(id) = self.schedule.pop_ready() {

@@ -98,12 +98,16 @@ impl Swarm {
         if !hosted.ticket.take_ready() {
             return None; // stopped or disabled since the frame was decided
         }
+        // A burst shares a chunk (two allocations: the buffer and its share count); a lone
+        // frame, the usual case when frames are made due by inputs one at a time, gets one
+        // allocation of its own instead.
+        let in_burst = self.schedule.has_ready() || self.chunk.is_open();
         let frame = hosted.conn.build_frame(
             self.live.timeline(),
             &mut self.batch,
             &self.config,
             now,
-            Some(&mut self.chunk),
+            in_burst.then_some(&mut self.chunk),
         );
         self.reschedule(id, None);
         self.compact();
