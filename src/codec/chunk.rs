@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 
 use super::encode::encode_frame_into;
+use super::repeat::LastFrame;
 use super::Frame;
 use crate::peer::Peer;
 
@@ -19,6 +20,8 @@ use crate::peer::Peer;
 #[derive(Debug, Default)]
 pub(crate) struct FrameChunk {
     buf: BytesMut,
+    /// The last small frame, shared again by the next connection with the same news.
+    last: LastFrame,
 }
 
 impl FrameChunk {
@@ -28,23 +31,30 @@ impl FrameChunk {
     pub(crate) const CHUNK_LEN: usize = 4096;
 
     /// Encodes one frame (as [`encode_frame`](super::encode_frame), byte for byte) into
-    /// the chunk and splits it off.
+    /// the chunk and splits it off; or, when the lists are those of the last small frame,
+    /// hands out that frame again (see [`LastFrame`]).
     pub(crate) fn encode(
         &mut self,
         extension_id: u8,
         added: &[Peer],
         dropped: &[SocketAddr],
     ) -> Frame {
+        if let Some(frame) = self.last.get(extension_id, added, dropped) {
+            return frame;
+        }
         // When the chunk lacks the room, `reserve` takes the whole allocation back if every
         // frame split off it has been dropped; otherwise it leaves the old chunk to those
         // frames and allocates a new one.
         encode_frame_into(&mut self.buf, Self::CHUNK_LEN, extension_id, added, dropped);
-        Frame::from_bytes(self.buf.split().freeze())
+        let frame = Frame::from_bytes(self.buf.split().freeze());
+        self.last.remember(&frame, extension_id, added, dropped);
+        frame
     }
 
     /// Lets go of the chunk (the frames split off it keep their bytes): a drained swarm
     /// holds no buffer while idle.
     pub(crate) fn release(&mut self) {
+        self.last.forget();
         self.buf = BytesMut::new();
     }
 
@@ -82,6 +92,27 @@ mod tests {
                 encode_frame(3, &added, &dropped)
             );
         }
+    }
+
+    #[test]
+    fn the_same_small_lists_share_the_last_frame() {
+        let mut chunk = FrameChunk::default();
+        let (added, dropped) = lists(1);
+        let first = chunk.encode(1, &added, &dropped);
+        let again = chunk.encode(1, &added, &dropped);
+        assert_eq!(again.as_bytes().as_ptr(), first.as_bytes().as_ptr());
+        // Any difference in the inputs is a new frame: the extension id, a flag.
+        let other_id = chunk.encode(2, &added, &dropped);
+        assert_eq!(other_id, encode_frame(2, &added, &dropped));
+        let mut flagged = added.clone();
+        flagged[0].flags = PeerFlags::UTP;
+        let other_flags = chunk.encode(2, &flagged, &dropped);
+        assert_eq!(other_flags, encode_frame(2, &flagged, &dropped));
+        assert_ne!(other_flags.as_bytes().as_ptr(), other_id.as_bytes().as_ptr());
+        // Released: nothing is shared across a drained swarm.
+        chunk.release();
+        let after = chunk.encode(2, &flagged, &dropped);
+        assert_ne!(after.as_bytes().as_ptr(), other_flags.as_bytes().as_ptr());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod chunk;
 mod decode;
 mod encode;
 mod frame;
+mod repeat;
 
 pub(crate) use chunk::FrameChunk;
 pub use decode::PexMessage;
