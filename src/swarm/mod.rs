@@ -331,7 +331,9 @@ impl Swarm {
     /// buffer of 4 KiB (a larger frame gets one of its own size), so a burst costs two
     /// allocations, not one per frame; a frame due alone has an allocation of its own. The
     /// buffer is freed when the last frame split off it is dropped: a frame kept for long
-    /// (a slow peer's write queue) pins up to 4 KiB; copy its bytes to keep only them.
+    /// (a slow peer's write queue) pins up to 4 KiB; copy its bytes to keep only them. In a
+    /// burst, a frame with the same small lists as the one before (one change that several
+    /// connections hear together) is that frame again, shared, not encoded twice.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<(ConnectionId, Frame)> {
         while let Some(id) = self.schedule.pop_ready() {
