@@ -108,7 +108,10 @@ mod tests {
         flagged[0].flags = PeerFlags::UTP;
         let other_flags = chunk.encode(2, &flagged, &dropped);
         assert_eq!(other_flags, encode_frame(2, &flagged, &dropped));
-        assert_ne!(other_flags.as_bytes().as_ptr(), other_id.as_bytes().as_ptr());
+        assert_ne!(
+            other_flags.as_bytes().as_ptr(),
+            other_id.as_bytes().as_ptr()
+        );
         // Released: nothing is shared across a drained swarm.
         chunk.release();
         let after = chunk.encode(2, &flagged, &dropped);
