@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::addr::is_local_scope;
-use crate::codec::{encode_frame, Frame};
+use crate::codec::{encode_frame, Frame, FrameChunk};
 use crate::config::Config;
 use crate::error::MessageError;
 use crate::event::{Event, EventQueue, Spare};
@@ -99,13 +99,15 @@ impl Conn {
 
     /// Builds the frame that is due, walking the cursor; `None` if it cannot send now or if
     /// everything walked cancelled out (BEP 11: a message carries at least one entry; the
-    /// send slot then stays free).
+    /// send slot then stays free). With a `chunk`, the frame is split off it (see
+    /// [`FrameChunk`]); without, it has an allocation of its own.
     pub(crate) fn build_frame(
         &mut self,
         timeline: &Timeline,
         batch: &mut Batch,
         config: &Config,
         now: Instant,
+        chunk: Option<&mut FrameChunk>,
     ) -> Option<Frame> {
         if !self.can_send(config) {
             return None;
@@ -126,7 +128,10 @@ impl Conn {
         if batch.is_empty() {
             return None;
         }
-        let frame = encode_frame(self.remote_id, &batch.added, &batch.dropped);
+        let frame = match chunk {
+            Some(chunk) => chunk.encode(self.remote_id, &batch.added, &batch.dropped),
+            None => encode_frame(self.remote_id, &batch.added, &batch.dropped),
+        };
         self.last_send = Some(now);
         self.stats.record_sent(&frame, batch);
         Some(frame)

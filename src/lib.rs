@@ -23,6 +23,7 @@ mod state;
 mod stats;
 mod swarm;
 mod timeline;
+mod timers;
 
 /// The ut_pex wire format for hosts with their own framer: encoders, entry sizes, limits.
 ///

@@ -1,18 +1,19 @@
-//! [`Schedule`]: when each connection of a [`Swarm`](crate::Swarm) sends, in O(log n) per
-//! change: a heap of send deadlines, the connections waiting for news, the frames due to be
-//! built when polled, and the connections with events for the host.
+//! [`Schedule`]: when each connection of a [`Swarm`](crate::Swarm) sends: the send
+//! deadlines ([`Timers`], O(1) per deadline that comes in order), the connections waiting
+//! for news, the frames due to be built when polled, and the connections with events for
+//! the host.
 //!
 //! Each connection keeps a [`Ticket`] beside it: its place in these queues. A queue entry
 //! whose ticket no longer agrees (superseded deadline, connection gone) is skipped when it
 //! surfaces, so nothing is ever searched for and removed.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::conn::Next;
 use crate::grow::GrowByEighth;
 use crate::slots::ConnectionId;
+use crate::timers::Timers;
 
 /// One connection's place in the [`Schedule`].
 #[derive(Debug, Default)]
@@ -51,7 +52,7 @@ impl Ticket {
 #[derive(Debug, Default)]
 pub(crate) struct Schedule {
     /// Send deadlines, earliest first, with the timer generation they were pushed under.
-    timers: BinaryHeap<Reverse<(Instant, ConnectionId, u32)>>,
+    timers: Timers,
     /// Connections able to send but with nothing to say: woken when the log grows.
     waiting: Vec<ConnectionId>,
     /// Connections whose frame is due, built when polled.
@@ -88,7 +89,7 @@ impl Schedule {
             Next::At(t) if due_by.is_some_and(|now| t <= now) => self.make_ready(id, ticket),
             Next::At(t) => {
                 ticket.timer_live = true;
-                self.timers.push(Reverse((t, id, ticket.timer)));
+                self.timers.push((t, id, ticket.timer));
             }
         }
     }
@@ -106,7 +107,7 @@ impl Schedule {
     /// The earliest deadline at or before `now`, as the connection and the timer generation
     /// it was pushed under (the caller checks it against the ticket with [`Ticket::holds`]).
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(ConnectionId, u32)> {
-        let &Reverse((deadline, id, timer)) = self.timers.peek()?;
+        let (deadline, id, timer) = self.timers.peek()?;
         if deadline > now {
             return None;
         }
@@ -117,7 +118,7 @@ impl Schedule {
     /// Pops superseded deadlines off the top of the heap, so that its top is a real one
     /// (deeper superseded entries are skipped when they surface).
     pub(crate) fn prune(&mut self, holds: impl Fn(ConnectionId, u32) -> bool) {
-        while let Some(&Reverse((_, id, timer))) = self.timers.peek() {
+        while let Some((_, id, timer)) = self.timers.peek() {
             if holds(id, timer) {
                 break;
             }
@@ -127,13 +128,13 @@ impl Schedule {
 
     /// The earliest live deadline (exact after [`prune`](Self::prune)).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        self.timers.peek().map(|(t, _, _)| t)
     }
 
     /// Takes the waiting list (the log grew); give the vector back with
     /// [`recycle_waiting`](Self::recycle_waiting) to keep its allocation. Each of them will
-    /// want a send deadline: the heap makes room for all at once (one allocation the first
-    /// time a whole torrent wakes, instead of one per doubling).
+    /// want a send deadline: the timers make room for all at once (one allocation the first
+    /// time a whole torrent wakes, instead of one per growth step).
     pub(crate) fn take_waiting(&mut self) -> Vec<ConnectionId> {
         self.timers.reserve(self.waiting.len());
         std::mem::take(&mut self.waiting)
@@ -149,6 +150,11 @@ impl Schedule {
     /// A connection taken off the waiting list.
     pub(crate) fn woken(ticket: &mut Ticket) {
         ticket.waiting = false;
+    }
+
+    /// Whether more frames are due to be built.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     pub(crate) fn pop_ready(&mut self) -> Option<ConnectionId> {
@@ -178,7 +184,7 @@ impl Schedule {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.timers.capacity() * std::mem::size_of::<Reverse<(Instant, ConnectionId, u32)>>()
+        self.timers.heap_bytes()
             + (self.waiting.capacity() + self.ready.capacity() + self.with_events.capacity())
                 * std::mem::size_of::<ConnectionId>()
     }

@@ -289,7 +289,7 @@ impl PexState {
         let batch = self.batch.get_or_insert_with(Box::default);
         let frame = self
             .conn
-            .build_frame(&self.timeline, batch, &self.config, now);
+            .build_frame(&self.timeline, batch, &self.config, now, None);
         self.compact();
         frame
     }

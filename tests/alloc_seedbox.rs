@@ -14,7 +14,7 @@ static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 const TORRENTS: usize = 100;
 const PER_TORRENT: usize = 50;
 
-/// Issue 12: at most 512 B per connection with nothing claimed (504 B today).
+/// Issue 12: at most 512 B per connection with nothing claimed (509 B today).
 const IDLE_BYTES_PER_CONNECTION: f64 = 512.0;
 /// Issue 12: at most 2,048 B per connection with 50 claims each.
 const CLAIMED_BYTES_PER_CONNECTION: f64 = 2048.0;
@@ -69,32 +69,37 @@ fn idle_pex_state_within_512_bytes() {
     assert!(state.is_enabled() && state.is_started());
 }
 
-/// Issue 12: about one allocation per frame sent under churn (the frame's own). The first
-/// churn minute of a torrent also pays one-time growth: the first lingering contact, the
-/// first free slot, room in the log, and the timer heap, which makes room for every woken
-/// connection at once (growing it by doubling was 5 allocations more).
+/// Issue 12: at most one allocation per frame sent under churn. A burst of frames is split
+/// off one shared chunk (two allocations: the buffer and its reference count), so a
+/// torrent's churn minute costs a few allocations for its 50 frames, one-time growth
+/// included (the first lingering contact, the first free slot, room in the log and the
+/// timers). The seedbox bench measures 0.11 per frame (1.02 with one allocation per frame).
 #[test]
-fn first_churn_minute_allocates_about_once_per_frame() {
+fn churn_allocates_far_less_than_once_per_frame() {
+    const MINUTES: usize = 3;
     // Everything allocates and frees inside `count` (it holds the lock of this file's other
     // tests, which read process-wide live bytes).
-    let ((mut seedbox, plan), _) = counting_alloc::count(|| {
-        let mut seedbox = seedbox::Seedbox::reserve(1, PER_TORRENT, Instant::now());
+    let ((mut seedbox, plans), _) = counting_alloc::count(|| {
+        let mut seedbox = seedbox::Seedbox::reserve(4, PER_TORRENT, Instant::now());
         seedbox.build(PER_TORRENT);
         seedbox.idle(1);
-        let plan = seedbox.churn_plan(true, false);
-        (seedbox, plan)
+        let plans: Vec<_> = (0..MINUTES)
+            .map(|_| seedbox.churn_plan(true, false))
+            .collect();
+        (seedbox, plans)
     });
     let (frames, allocs) = counting_alloc::count(|| {
-        seedbox
-            .churn_minute(&plan, &mut |_| {}, &mut |f| f())
-            .frames
+        plans
+            .iter()
+            .map(|plan| seedbox.churn_minute(plan, &mut |_| {}, &mut |f| f()).frames)
+            .sum::<u64>()
     });
-    let (_, _) = counting_alloc::count(move || drop((seedbox, plan)));
-    assert_eq!(frames, PER_TORRENT as u64);
+    let allocs = allocs.calls as u64;
+    let (_, _) = counting_alloc::count(move || drop((seedbox, plans)));
+    assert_eq!(frames, (4 * PER_TORRENT * MINUTES) as u64);
     assert!(
-        allocs.calls as u64 <= frames + 4,
-        "{} allocations for {frames} frames",
-        allocs.calls
+        allocs * 4 <= frames,
+        "{allocs} allocations for {frames} frames"
     );
 }
 

@@ -2,6 +2,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use bytes::BytesMut;
+
 use super::{Frame, EXTENDED_MESSAGE_ID, V4_ENTRY_LEN, V6_ENTRY_LEN};
 use crate::addr::{canonical_addr, Family};
 use crate::peer::Peer;
@@ -151,6 +153,30 @@ pub fn encode_frame(extension_id: u8, added: &[Peer], dropped: &[SocketAddr]) ->
     out.extend_from_slice(&[EXTENDED_MESSAGE_ID, extension_id]);
     append(&mut out, added, dropped, counts, len);
     Frame::from_vec(out)
+}
+
+/// Appends the frame [`encode_frame`] builds for these lists to `out`, the same bytes. When
+/// `out` lacks the room, it reserves at least `min_room` bytes (a chunk's worth), so that
+/// the next frames fit too.
+pub(super) fn encode_frame_into(
+    out: &mut BytesMut,
+    min_room: usize,
+    extension_id: u8,
+    added: &[Peer],
+    dropped: &[SocketAddr],
+) {
+    let counts = Counts::of(added, dropped);
+    let len = counts.payload_len();
+    let need = Frame::HEADER_LEN + len;
+    if out.capacity() - out.len() < need {
+        out.reserve(need.max(min_room));
+    }
+    let body_len = u32::try_from(len + 2).expect("a PEX payload fits a u32 length");
+    out.extend_from_slice(&body_len.to_be_bytes());
+    out.extend_from_slice(&[EXTENDED_MESSAGE_ID, extension_id]);
+    let start = out.len();
+    out.resize(start + len, 0);
+    fill(&mut out[start..], added, dropped, counts);
 }
 
 /// Appends the payload, `len` (= `counts.payload_len()`) bytes, to `out`.

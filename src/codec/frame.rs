@@ -6,6 +6,11 @@ use bytes::Bytes;
 
 /// One whole peer-wire message carrying a ut_pex payload, ready to write to the socket:
 /// `<u32 big-endian length><20><remote's ut_pex id><bencoded payload>`.
+///
+/// A frame from [`encode_frame`](crate::message::encode_frame) or a
+/// [`PexState`](crate::PexState) has a buffer of its own; frames from a
+/// [`Swarm`](crate::Swarm) share a buffer of up to 4 KiB with the frames polled around them
+/// (see [`Swarm::poll_transmit`](crate::Swarm::poll_transmit)).
 #[must_use = "a frame does nothing until it is written to the peer"]
 #[derive(Clone, PartialEq, Eq)]
 pub struct Frame(Bytes);
@@ -14,6 +19,11 @@ impl Frame {
     /// Wraps a whole message the encoder wrote.
     pub(super) fn from_vec(bytes: Vec<u8>) -> Self {
         Self(Bytes::from(bytes))
+    }
+
+    /// Wraps a whole message split off a [`FrameChunk`](super::FrameChunk).
+    pub(super) fn from_bytes(bytes: Bytes) -> Self {
+        Self(bytes)
     }
 
     /// Bytes before the payload: the 4-byte length, the extended message id 20 and the

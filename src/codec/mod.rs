@@ -7,10 +7,13 @@
 //! byte per added entry. (The BEP says `dropped` is "IPv6 compact format"; that is a typo:
 //! every client reads and writes it as IPv4, and so does this crate.)
 
+mod chunk;
 mod decode;
 mod encode;
 mod frame;
+mod repeat;
 
+pub(crate) use chunk::FrameChunk;
 pub use decode::PexMessage;
 pub use encode::{encode_frame, encode_payload, encoded_len, write_payload};
 pub use frame::Frame;

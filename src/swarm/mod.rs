@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::addr::canonical_addr;
-use crate::codec::Frame;
+use crate::codec::{Frame, FrameChunk};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{HandshakeError, MessageError};
@@ -83,6 +83,9 @@ pub struct Swarm {
     now: Option<Instant>,
     /// One frame's entries, reused by every connection.
     batch: Batch,
+    /// The buffer frames are encoded into and split off (a burst of frames shares one
+    /// allocation); let go once `poll_transmit` has nothing more.
+    chunk: FrameChunk,
     compactor: Compactor,
     /// The event spill buffer the connections share (see `EventQueue`).
     spare: Spare,
@@ -115,6 +118,7 @@ impl Swarm {
             schedule: Schedule::default(),
             now: None,
             batch: Batch::default(),
+            chunk: FrameChunk::default(),
             compactor: Compactor::default(),
             spare: Spare::default(),
             recycled: Recycled::default(),
@@ -322,6 +326,14 @@ impl Swarm {
 
     /// The next frame to write, with the connection to write it to. Poll until `None` after
     /// every input.
+    ///
+    /// The frames of one burst (several due at once, as after `handle_timeout`) share one
+    /// buffer of 4 KiB (a larger frame gets one of its own size), so a burst costs two
+    /// allocations, not one per frame; a frame due alone has an allocation of its own. The
+    /// buffer is freed when the last frame split off it is dropped: a frame kept for long
+    /// (a slow peer's write queue) pins up to 4 KiB; copy its bytes to keep only them. In a
+    /// burst, a frame with the same small lists as the one before (one change that several
+    /// connections hear together) is that frame again, shared, not encoded twice.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<(ConnectionId, Frame)> {
         while let Some(id) = self.schedule.pop_ready() {
@@ -329,6 +341,8 @@ impl Swarm {
                 return Some((id, frame));
             }
         }
+        // Drained: the frames handed out keep their bytes, and an idle swarm holds no buffer.
+        self.chunk.release();
         None
     }
 

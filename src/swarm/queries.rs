@@ -62,6 +62,7 @@ impl Swarm {
             + self.live.heap_bytes()
             + self.schedule.heap_bytes()
             + self.batch.heap_bytes()
+            + self.chunk.heap_bytes()
             + self.compactor.heap_bytes()
             + self.spare.heap_bytes()
             + self.recycled.heap_bytes()

@@ -48,16 +48,25 @@ impl Swarm {
         for &id in &waiting {
             if let Some(hosted) = self.slots.get_mut(id) {
                 Schedule::woken(&mut hosted.ticket);
-                self.reschedule(id, None);
+                self.place(id, None);
             }
         }
         self.schedule.recycle_waiting(waiting);
+        // Once for the whole torrent, not once per woken connection.
+        self.prune();
         self.compact();
     }
 
     /// Puts `id` where its engine says it belongs; `due_by` is the `now` of an input on `id`
     /// itself (see the time convention in the type docs).
     pub(super) fn reschedule(&mut self, id: ConnectionId, due_by: Option<Instant>) {
+        self.place(id, due_by);
+        self.prune();
+    }
+
+    /// [`reschedule`](Self::reschedule) without the pruning, for callers that place many
+    /// connections and prune once.
+    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) {
         let Some(now) = self.now else {
             return; // no instant seen yet: nothing can have started
         };
@@ -66,7 +75,6 @@ impl Swarm {
         };
         let next = hosted.conn.next(self.live.timeline(), &self.config, now);
         self.schedule.place(id, &mut hosted.ticket, next, due_by);
-        self.prune();
     }
 
     /// Keeps the heap's top a live deadline, so that `poll_timeout` is exact.
@@ -90,10 +98,17 @@ impl Swarm {
         if !hosted.ticket.take_ready() {
             return None; // stopped or disabled since the frame was decided
         }
-        let frame =
-            hosted
-                .conn
-                .build_frame(self.live.timeline(), &mut self.batch, &self.config, now);
+        // A burst shares a chunk (two allocations: the buffer and its share count); a lone
+        // frame, the usual case when frames are made due by inputs one at a time, gets one
+        // allocation of its own instead.
+        let in_burst = self.schedule.has_ready() || self.chunk.is_open();
+        let frame = hosted.conn.build_frame(
+            self.live.timeline(),
+            &mut self.batch,
+            &self.config,
+            now,
+            in_burst.then_some(&mut self.chunk),
+        );
         self.reschedule(id, None);
         self.compact();
         frame

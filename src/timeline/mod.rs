@@ -233,10 +233,13 @@ impl Timeline {
                 }
                 Kind::Drop { add_seq } => {
                     // Connected again since (a later add): the drop would be stale news.
-                    let back = self
-                        .live
-                        .get(&entry.addr)
-                        .is_some_and(|&(s, _)| s > entry.seq);
+                    // Asked only of a drop no earlier rule skips: a cursor catching up walks
+                    // many drops of pairs it never heard of, and each ask is a map descent.
+                    let back = || {
+                        self.live
+                            .get(&entry.addr)
+                            .is_some_and(|&(s, _)| s > entry.seq)
+                    };
                     walk_drop(entry, add_seq, back, cursor, batch)
                 }
             };
@@ -295,11 +298,11 @@ fn walk_add(
 }
 
 /// Puts a drop (of the add at `add_seq`) into the batch unless a rule says otherwise; false
-/// if the batch is full.
+/// if the batch is full. `back` says whether the peer has connected again since.
 fn walk_drop(
     entry: &Entry,
     add_seq: Seq,
-    back: bool,
+    back: impl FnOnce() -> bool,
     cursor: &mut Cursor,
     batch: &mut Batch,
 ) -> bool {
@@ -313,7 +316,7 @@ fn walk_drop(
     }
     // The peer is connected again: skip this drop and the add that brought it back, so no
     // frame drops a live peer (the drop and re-add may fall in different frames).
-    if back {
+    if back() {
         cursor.note_returning(entry.addr);
         return true;
     }
