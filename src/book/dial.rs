@@ -210,7 +210,14 @@ impl PeerBook {
             .max_candidates
             .saturating_add(self.config.max_half_open)
             .max(1);
-        if !self.windows.contains_key(&net) && self.windows.len() >= cap {
+        let new_window = !self.windows.contains_key(&net);
+        if new_window && self.windows.len() == self.windows.capacity() {
+            // An idle window allows and frees exactly as an absent one does: drop them
+            // before the map would grow, so it holds about a window's span of dials, not
+            // every subnet ever dialled (136 bytes each).
+            self.windows.retain(|_, w| !w.is_idle(now, span));
+        }
+        if new_window && self.windows.len() >= cap {
             self.windows.retain(|_, w| !w.is_idle(now, span));
             if self.windows.len() >= cap {
                 let stalest = self

@@ -237,6 +237,10 @@ impl PeerBook {
             return;
         };
         e.class = e.class.min(source.class());
+        // The priority is a function of our address and the entry's: only a port change can
+        // change it (and `set_local_address` redoes every entry), so a PEX vouch, which
+        // never changes the port, skips the CRC.
+        let port_changed = !matches!(source, Source::Pex(_)) && e.port != port;
         if !matches!(source, Source::Pex(_)) {
             e.port = port;
             e.sticky = true;
@@ -246,7 +250,7 @@ impl PeerBook {
                 r.vouches = r.vouches.saturating_add(1);
             }
         }
-        if let Some(local) = self.local_addr {
+        if let Some(local) = self.local_addr.filter(|_| port_changed) {
             e.priority = bep40_priority(local, e.addr());
         }
     }
