@@ -16,6 +16,11 @@ const BUCKET_SHIFT: u32 = 20;
 /// Buckets in the ring (about 137 s of protocol time ahead).
 const RING: usize = 1 << 17;
 
+/// Largest bucket buffer worth keeping, in events.
+const MAX_RECYCLED_CAPACITY: usize = 1 << 10;
+/// Most buffers kept for reuse.
+const MAX_SPARE: usize = 1 << 12;
+
 /// Pending events of type `E`.
 #[derive(Debug)]
 pub struct Queue<E> {
@@ -161,8 +166,12 @@ impl<E> Queue<E> {
         }
     }
 
+    /// Keeps an emptied bucket's buffer for reuse, unless it is outsized (the burst of the
+    /// first instant) or enough are kept already: buffers only grow, so an unbounded pool
+    /// would end up holding the busiest bucket's size in every slot.
     fn recycle(&mut self, buffer: Vec<Item<E>>) {
-        if buffer.capacity() > 0 {
+        let cap = buffer.capacity();
+        if cap > 0 && cap <= MAX_RECYCLED_CAPACITY && self.spare.len() < MAX_SPARE {
             self.spare.push(buffer);
         }
     }
