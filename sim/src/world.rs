@@ -337,6 +337,14 @@ impl World {
         link_latency(self.p.seed, a, b)
     }
 
+    /// Drops every node's `PeerBook` (the run is over), so the caller can measure the heap
+    /// they held; a node keeps an empty naive dialer.
+    pub fn release_books(&mut self) {
+        for node in &mut self.nodes {
+            node.dialer = Dialer::Naive(Naive::default());
+        }
+    }
+
     /// The mean over sampled live honest nodes of the share of the other live honest nodes
     /// they know.
     fn measure(&mut self) {

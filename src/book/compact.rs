@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn vouchers_push_retain_and_fill_up() {
         let mut v = Vouchers::default();
-        assert!(v.is_empty() && v.len() == 0 && !v.contains(EMPTY));
+        assert!(v.is_empty() && v.iter().next().is_none() && !v.contains(EMPTY));
         for id in [3, 0, 9, 4] {
             assert!(v.push(id));
         }
