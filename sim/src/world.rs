@@ -45,7 +45,7 @@ pub enum Ev {
         to: u32,
         /// Its end of the connection.
         conn: ConnectionId,
-        /// The payload's ticket in [`World::payloads`].
+        /// The payload's ticket in the world's [`Payloads`].
         payload: u32,
     },
     /// Node `from`'s dial reaches `addr` (a round trip after it was sent).
