@@ -32,6 +32,21 @@ pub fn node_of(addr: SocketAddr) -> Option<u32> {
     (d == 1 && v4.port() == PORT && uid < MAX_UIDS).then_some(uid)
 }
 
+/// An IPv4 address as one word (`ip << 16 | port`): the simulation is IPv4 only, and a word
+/// is a quarter of a `SocketAddr` (queued dials and the naive policy's lists hold millions).
+pub fn pack(addr: SocketAddr) -> Option<u64> {
+    match addr {
+        SocketAddr::V4(v4) => Some(u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port())),
+        SocketAddr::V6(_) => None,
+    }
+}
+
+/// The address [`pack`] made `word` of.
+pub fn unpack(word: u64) -> SocketAddr {
+    let ip = Ipv4Addr::from((word >> 16) as u32);
+    SocketAddr::V4(SocketAddrV4::new(ip, word as u16))
+}
+
 /// The `n`-th fake address an attacker announces: public-looking IPs (120.0.0.0–126.255.255.255)
 /// where nothing listens.
 pub fn fake_addr(n: u64) -> SocketAddr {
@@ -62,5 +77,8 @@ mod tests {
         }
         let other_port = SocketAddr::new(node_addr(5).ip(), PORT + 1);
         assert_eq!(node_of(other_port), None);
+        for addr in [node_addr(7), fake_addr(3), victim_addr(9)] {
+            assert_eq!(pack(addr).map(unpack), Some(addr));
+        }
     }
 }

@@ -3,12 +3,14 @@
 //! entry per `ip:port`, never ranked, never distrusted.
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 
 use rustc_hash::FxHashSet;
 use std::time::Instant;
 
 use ut_pex::{Event, PeerBook, PeerFlags, Source};
+
+use crate::addr::{pack, unpack};
 
 /// A node's dial policy.
 #[derive(Debug)]
@@ -25,20 +27,6 @@ pub enum Dialer {
 pub struct Naive {
     queue: VecDeque<u64>,
     seen: FxHashSet<u64>,
-}
-
-/// An IPv4 address as one word (`ip << 16 | port`): the simulation is IPv4 only, and a word
-/// is a quarter of a `SocketAddr`.
-fn key(addr: SocketAddr) -> Option<u64> {
-    match addr {
-        SocketAddr::V4(v4) => Some(u64::from(u32::from(*v4.ip())) << 16 | u64::from(v4.port())),
-        SocketAddr::V6(_) => None,
-    }
-}
-
-fn unkey(key: u64) -> SocketAddr {
-    let ip = Ipv4Addr::from((key >> 16) as u32);
-    SocketAddr::V4(SocketAddrV4::new(ip, key as u16))
 }
 
 impl Dialer {
@@ -67,7 +55,7 @@ impl Dialer {
                 book.add(now, addr, PeerFlags::EMPTY, source);
             }
             Dialer::Naive(naive) => {
-                if let Some(k) = key(addr).filter(|&k| naive.seen.insert(k)) {
+                if let Some(k) = pack(addr).filter(|&k| naive.seen.insert(k)) {
                     naive.queue.push_back(k);
                 }
             }
@@ -78,7 +66,7 @@ impl Dialer {
     pub fn next(&mut self, now: Instant) -> Option<SocketAddr> {
         match self {
             Dialer::Book(book) => book.poll_dial(now),
-            Dialer::Naive(naive) => naive.queue.pop_front().map(unkey),
+            Dialer::Naive(naive) => naive.queue.pop_front().map(unpack),
         }
     }
 

@@ -10,6 +10,7 @@ mod links;
 pub mod model;
 pub mod node;
 pub mod params;
+pub mod payloads;
 pub mod report;
 pub mod rng;
 pub mod sched;

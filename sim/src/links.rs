@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use ut_pex::{Direction, DisconnectReason, PeerFlags};
 
-use crate::addr::{node_addr, VICTIM};
+use crate::addr::{node_addr, pack, unpack, VICTIM};
 use crate::node::{Kind, Link};
 use crate::params::Topology;
 use crate::world::{Ev, World, CONNECT_TIMEOUT, MAX_HALF_OPEN};
@@ -48,6 +48,11 @@ impl World {
                 node.dialer.connected(now, addr);
                 continue;
             }
+            let Some(word) = pack(addr) else {
+                // The simulation's network is IPv4 only: nothing answers anything else.
+                node.dialer.failed(now, addr);
+                continue;
+            };
             node.in_flight += 1;
             let uid = node.uid;
             self.counts.dials += 1;
@@ -55,15 +60,19 @@ impl World {
                 self.counts.victim_dials += 1;
             }
             self.trace.dial(self.now, uid, addr);
-            let rtt = 2 * self.latency(u64::from(uid), addr_key(addr));
-            self.queue
-                .push(self.now + rtt, Ev::Dial { from: uid, addr });
+            let rtt = 2 * self.latency(u64::from(uid), word);
+            let dial = Ev::Dial {
+                from: uid,
+                addr: word,
+            };
+            self.queue.push(self.now + rtt, dial);
         }
     }
 
     /// A dial reaches its target: a live node with room connects; a full node or the victim
     /// refuses at once; nobody (a gone node, a fake address, a NAT) answers at all.
-    pub(crate) fn dial_arrives(&mut self, from: u32, addr: SocketAddr) {
+    pub(crate) fn dial_arrives(&mut self, from: u32, word: u64) {
+        let addr = unpack(word);
         let Some(from_slot) = self.slot(from) else {
             return;
         };
@@ -73,7 +82,8 @@ impl World {
                 return self.dial_failed(from, addr);
             }
             let at = self.now + CONNECT_TIMEOUT;
-            return self.queue.push(at, Ev::DialTimeout { from, addr });
+            let timeout = Ev::DialTimeout { from, addr: word };
+            return self.queue.push(at, timeout);
         };
         let to = &self.nodes[to_slot];
         if to.links.len() >= self.p.accept_cap() || self.nodes[from_slot].linked_to(to.uid) {
@@ -218,13 +228,5 @@ impl World {
                 self.establish(slot, other);
             }
         }
-    }
-}
-
-/// A key for an address that is not a node's, for its latency.
-fn addr_key(addr: SocketAddr) -> u64 {
-    match addr {
-        SocketAddr::V4(v4) => (u64::from(u32::from(*v4.ip())) << 16) | u64::from(v4.port()),
-        SocketAddr::V6(v6) => u64::from(v6.port()),
     }
 }

@@ -110,12 +110,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
-    let summary = Summary::of(
+    let mut summary = Summary::of(
         &world,
         wall,
         peak_rss_bytes(),
         testkit::alloc::live_bytes() as u64,
     );
+    summary.peak_heap_bytes = testkit::alloc::peak_bytes() as u64;
+    let with_books = testkit::alloc::live_bytes();
+    world.release_books();
+    summary.book_heap_bytes = with_books.saturating_sub(testkit::alloc::live_bytes()) as u64;
     std::fs::create_dir_all(&args.out)?;
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(args.out.join("summary.json"), json + "\n")?;

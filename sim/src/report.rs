@@ -53,8 +53,14 @@ pub struct Summary {
     pub model_steady_state: Option<f64>,
     /// Heap bytes at the end, as the counting allocator saw them.
     pub heap_bytes: u64,
-    /// Of those, the nodes' `Swarm`s.
+    /// The most heap bytes live at any time of the run (the caller measures it); 0 if not
+    /// measured.
+    pub peak_heap_bytes: u64,
+    /// Of those, the nodes' `Swarm`s (as `Swarm::heap_bytes` counts them).
     pub swarm_heap_bytes: u64,
+    /// Of those, the nodes' `PeerBook`s: the heap freed by dropping them at the end (the
+    /// caller measures it, [`World::release_books`]); 0 if not measured.
+    pub book_heap_bytes: u64,
     /// Every counter of the run.
     pub counts: Counts,
     /// The parameters.
@@ -100,6 +106,8 @@ impl Summary {
                 .iter()
                 .map(|n| n.swarm.heap_bytes() as u64)
                 .sum(),
+            book_heap_bytes: 0,
+            peak_heap_bytes: 0,
             counts: world.counts.clone(),
             params: p.clone(),
         }

@@ -36,12 +36,13 @@ impl World {
             self.trace
                 .frame(self.now, node.uid, link.peer, frame.as_bytes());
             let at = self.now + latency_of(self.p.seed, node.uid, link.peer);
+            let payload = self.payloads.put(frame.payload());
             self.queue.push(
                 at,
                 Ev::Deliver {
                     to: link.peer,
                     conn: link.peer_conn,
-                    payload: frame.payload(),
+                    payload,
                 },
             );
         }
@@ -152,7 +153,7 @@ impl World {
             self.counts.attacker_messages += 1;
             self.trace.frame(self.now, uid, link.peer, &payload);
             let at = self.now + latency_of(self.p.seed, uid, link.peer);
-            let payload = payload.clone();
+            let payload = self.payloads.put(payload.clone());
             let (to, conn) = (link.peer, link.peer_conn);
             self.queue.push(at, Ev::Deliver { to, conn, payload });
         }

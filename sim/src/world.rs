@@ -8,15 +8,15 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ut_pex::handshake::HandshakeBuilder;
 use ut_pex::{BookConfig, Config, ConnectionId, PeerBook, Swarm};
 
-use crate::addr::{node_of, MAX_UIDS, PORT};
+use crate::addr::{node_of, unpack, MAX_UIDS, PORT};
 use crate::bits::Bits;
 use crate::dialer::{Dialer, Naive};
 use crate::node::{Kind, Node};
 use crate::params::{Params, Policy, Topology};
+use crate::payloads::Payloads;
 use crate::rng::{mix, Rng};
 use crate::sched::Queue;
 use crate::trace::Trace;
@@ -45,22 +45,22 @@ pub enum Ev {
         to: u32,
         /// Its end of the connection.
         conn: ConnectionId,
-        /// The payload.
-        payload: Bytes,
+        /// The payload's ticket in the world's [`Payloads`].
+        payload: u32,
     },
     /// Node `from`'s dial reaches `addr` (a round trip after it was sent).
     Dial {
         /// The dialling node.
         from: u32,
-        /// Whom it dialled.
-        addr: std::net::SocketAddr,
+        /// Whom it dialled ([`crate::addr::pack`]ed).
+        addr: u64,
     },
     /// Nobody answered node `from`'s dial.
     DialTimeout {
         /// The dialling node.
         from: u32,
-        /// Whom it dialled.
-        addr: std::net::SocketAddr,
+        /// Whom it dialled ([`crate::addr::pack`]ed).
+        addr: u64,
     },
     /// A node's session ends.
     Leave(u32),
@@ -104,6 +104,8 @@ pub struct World {
     pub(crate) base: Instant,
     pub(crate) now: u64,
     pub(crate) queue: Queue<Ev>,
+    /// The payloads of queued `Deliver`s.
+    pub(crate) payloads: Payloads,
     /// Slots `0..nodes` are honest, the rest attackers; a leaver's slot goes to its joiner.
     pub(crate) nodes: Vec<Node>,
     /// uid → slot, `NONE` once the node left.
@@ -155,6 +157,7 @@ impl World {
             base: Instant::now(),
             now: 0,
             queue: Queue::default(),
+            payloads: Payloads::default(),
             nodes: Vec::with_capacity(total),
             slot_of: Vec::new(),
             live: Bits::default(),
@@ -198,9 +201,13 @@ impl World {
     fn handle(&mut self, event: Ev) {
         match event {
             Ev::Wake(uid) => self.wake(uid),
-            Ev::Deliver { to, conn, payload } => self.deliver(to, conn, &payload),
+            Ev::Deliver { to, conn, payload } => {
+                if let Some(payload) = self.payloads.take(payload) {
+                    self.deliver(to, conn, &payload);
+                }
+            }
             Ev::Dial { from, addr } => self.dial_arrives(from, addr),
-            Ev::DialTimeout { from, addr } => self.dial_failed(from, addr),
+            Ev::DialTimeout { from, addr } => self.dial_failed(from, unpack(addr)),
             Ev::Leave(uid) => self.leave(uid),
             Ev::Attack(uid) => self.attack(uid),
             Ev::Minute(_) => {}
@@ -330,6 +337,14 @@ impl World {
         link_latency(self.p.seed, a, b)
     }
 
+    /// Drops every node's `PeerBook` (the run is over), so the caller can measure the heap
+    /// they held; a node keeps an empty naive dialer.
+    pub fn release_books(&mut self) {
+        for node in &mut self.nodes {
+            node.dialer = Dialer::Naive(Naive::default());
+        }
+    }
+
     /// The mean over sampled live honest nodes of the share of the other live honest nodes
     /// they know.
     fn measure(&mut self) {
@@ -355,4 +370,14 @@ impl World {
 pub(crate) fn link_latency(seed: u64, a: u64, b: u64) -> u64 {
     let (lo, hi) = (a.min(b), a.max(b));
     5_000_000 + mix(lo ^ hi.rotate_left(29) ^ seed) % 95_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    /// Millions of events wait in the queue at once: each must stay small (a payload is a
+    /// ticket, an address a word).
+    #[test]
+    fn events_stay_small() {
+        assert!(std::mem::size_of::<super::Ev>() <= 24);
+    }
 }

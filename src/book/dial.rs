@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::compact::Stamp;
 use super::entry::{subnet, Dial, Entry};
 use super::{PeerBook, Source};
 use crate::addr::canonical_addr;
@@ -23,15 +24,11 @@ impl PeerBook {
         if self.in_flight >= self.config.max_half_open {
             return None;
         }
+        let at = Stamp::clamped(self.epoch(now), now);
         // The subnet window is a map lookup: check it only for entries that would beat the
         // best so far, which in practice is a handful per scan.
         let mut best: Option<(Rank, usize)> = None;
-        for (i, e) in self
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.ready(now))
-        {
+        for (i, e) in self.entries.iter().enumerate().filter(|(_, e)| e.ready(at)) {
             let rank = self.rank(e);
             if best.as_ref().map_or(true, |(b, _)| rank < *b) && self.subnet_allows(now, e) {
                 best = Some((rank, i));
@@ -50,6 +47,7 @@ impl PeerBook {
     /// remove after [`BookConfig::max_failures`](crate::BookConfig::max_failures).
     pub fn dial_failed(&mut self, now: Instant, addr: SocketAddr) {
         self.last_now = Some(now);
+        let epoch = self.epoch(now);
         let Some(i) = self.find(addr) else { return };
         let Some(e) = self.entries.get_mut(i) else {
             return;
@@ -65,11 +63,13 @@ impl PeerBook {
         let backoff = 1u32
             .checked_shl(u32::from(k.saturating_sub(1)))
             .and_then(|m| self.config.backoff_base.checked_mul(m));
-        let retry = backoff.and_then(|b| now.checked_add(b));
-        e.retry_at = retry;
+        let retry = backoff
+            .and_then(|b| now.checked_add(b))
+            .and_then(|t| Stamp::of(epoch, t));
+        e.retry_at = retry.unwrap_or(Stamp::NONE);
         if first {
-            let vouchers = e.vouchers.clone();
-            for id in vouchers {
+            let vouchers = e.vouchers;
+            for id in vouchers.iter() {
                 if let Some(r) = self
                     .sources
                     .get_mut(id)
@@ -109,11 +109,11 @@ impl PeerBook {
         }
         e.dial = Dial::Connected;
         e.failures = 0;
-        e.retry_at = None;
+        e.retry_at = Stamp::NONE;
         e.sticky = true;
         e.ever_connected = true;
-        let (vouchers, key) = (e.vouchers.clone(), e.key);
-        for id in vouchers {
+        let (vouchers, key) = (e.vouchers, e.key);
+        for id in vouchers.iter() {
             if let Some(r) = self.sources.get_mut(id) {
                 r.connected = true;
             }
@@ -125,6 +125,7 @@ impl PeerBook {
     /// [`BookConfig::reconnect_delay`](crate::BookConfig::reconnect_delay).
     pub fn disconnected(&mut self, now: Instant, addr: SocketAddr) {
         self.last_now = Some(now);
+        let epoch = self.epoch(now);
         let Some(i) = self.find(addr) else { return };
         let Some(e) = self.entries.get_mut(i) else {
             return;
@@ -135,10 +136,13 @@ impl PeerBook {
             Dial::Connected => {}
         }
         e.dial = Dial::Idle;
-        e.retry_at = now.checked_add(self.config.reconnect_delay);
+        let retry = now
+            .checked_add(self.config.reconnect_delay)
+            .and_then(|t| Stamp::of(epoch, t));
+        e.retry_at = retry.unwrap_or(Stamp::NONE);
         // A dial that ends this way makes a never-connected entry evictable again.
         self.pex_floor = None;
-        if e.retry_at.is_none() {
+        if retry.is_none() {
             // No representable instant to wait for: it can never be redialled.
             self.remove_at(i);
         } else if self.entries.get(i).is_some_and(Entry::orphan) {
@@ -158,7 +162,8 @@ impl PeerBook {
             .filter(|e| e.dial == Dial::Idle)
             .filter_map(|e| {
                 let free = self.subnet_free_at(now, e);
-                match (e.retry_at, free) {
+                let retry = self.epoch.and_then(|epoch| e.retry_at.instant(epoch));
+                match (retry, free) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b).or(Some(now)),
                 }
@@ -171,7 +176,7 @@ impl PeerBook {
         let distrusted = !e.vouchers.is_empty()
             && e.vouchers
                 .iter()
-                .all(|id| self.sources.distrusted(*id, &self.config));
+                .all(|id| self.sources.distrusted(id, &self.config));
         (
             distrusted,
             e.class,
@@ -210,7 +215,14 @@ impl PeerBook {
             .max_candidates
             .saturating_add(self.config.max_half_open)
             .max(1);
-        if !self.windows.contains_key(&net) && self.windows.len() >= cap {
+        let new_window = !self.windows.contains_key(&net);
+        if new_window && self.windows.len() == self.windows.capacity() {
+            // An idle window allows and frees exactly as an absent one does: drop them
+            // before the map would grow, so it holds about a window's span of dials, not
+            // every subnet ever dialled (136 bytes each).
+            self.windows.retain(|_, w| !w.is_idle(now, span));
+        }
+        if new_window && self.windows.len() >= cap {
             self.windows.retain(|_, w| !w.is_idle(now, span));
             if self.windows.len() >= cap {
                 let stalest = self

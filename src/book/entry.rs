@@ -1,13 +1,9 @@
 //! One candidate: an IP, its port, and what the book knows about dialling it.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::time::Instant;
 
-use arrayvec::ArrayVec;
-
-/// Most vouching sources remembered per entry; more still answer `Known`, and the vouch count
-/// used for ranking saturates here. 4 keeps an entry at 48 bytes.
-pub(crate) const MAX_VOUCHERS: usize = 4;
+pub(crate) use super::compact::MAX_VOUCHERS;
+use super::compact::{Stamp, Vouchers};
 
 /// An IP as 16 bytes (IPv4 as `::ffff:a.b.c.d`): a compact map key, one per peer.
 pub(crate) type IpKey = [u8; 16];
@@ -53,8 +49,8 @@ pub(crate) type Weakness = (u8, u8, u8);
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) key: IpKey,
-    /// Not returned by `poll_dial` before this (backoff or reconnect delay).
-    pub(crate) retry_at: Option<Instant>,
+    /// Not returned by `poll_dial` before this (backoff or reconnect delay); `NONE`: at once.
+    pub(crate) retry_at: Stamp,
     pub(crate) port: u16,
     /// The best class any source gave it (see `Source::class`).
     pub(crate) class: u8,
@@ -68,7 +64,7 @@ pub(crate) struct Entry {
     /// The keyed tie-break.
     pub(crate) tie: u32,
     /// Source ids (`Sources` slots) vouching for it.
-    pub(crate) vouchers: ArrayVec<u16, MAX_VOUCHERS>,
+    pub(crate) vouchers: Vouchers,
 }
 
 impl Entry {
@@ -99,7 +95,17 @@ impl Entry {
         self.vouchers.is_empty() && !self.ever_connected && self.dial != Dial::InFlight
     }
 
-    pub(crate) fn ready(&self, now: Instant) -> bool {
-        self.dial == Dial::Idle && self.retry_at.map_or(true, |t| t <= now)
+    /// Idle and past its retry time (`NONE` is before every instant).
+    pub(crate) fn ready(&self, now: Stamp) -> bool {
+        self.dial == Dial::Idle && self.retry_at <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Entries are the bulk of a book's memory (and of a simulated swarm's).
+    #[test]
+    fn an_entry_is_48_bytes() {
+        assert!(std::mem::size_of::<super::Entry>() <= 48);
     }
 }

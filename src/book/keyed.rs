@@ -42,14 +42,51 @@ pub(crate) struct KeyedHasher {
     key: u64,
 }
 
+impl KeyedHasher {
+    /// One round: a little-endian word of `len` (≤ 8) bytes.
+    fn absorb(&mut self, word: u64, len: u64) {
+        self.state = mix(self.state ^ word ^ self.key).wrapping_add(len);
+    }
+}
+
+/// The integer writers are `write` of the native bytes, as `Hasher`'s defaults are, without
+/// the byte loop: every key the book hashes (IPs, ports, enum tags, length prefixes) goes
+/// through them on each `add`.
 impl Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
             let mut word = [0u8; 8];
-            word.iter_mut().zip(chunk).for_each(|(d, s)| *d = *s);
-            self.state = mix(self.state ^ u64::from_le_bytes(word) ^ self.key)
-                .wrapping_add(chunk.len() as u64);
+            word.copy_from_slice(chunk);
+            self.absorb(u64::from_le_bytes(word), 8);
         }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.absorb(u64::from_le_bytes(word), rest.len() as u64);
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.absorb(u64::from(i), 1);
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.absorb(u64::from(u16::from_le_bytes(i.to_ne_bytes())), 2);
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.absorb(u64::from(u32::from_le_bytes(i.to_ne_bytes())), 4);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.absorb(u64::from_le_bytes(i.to_ne_bytes()), 8);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        let bytes = i.to_ne_bytes();
+        self.write(&bytes);
     }
 
     fn finish(&self) -> u64 {
@@ -78,5 +115,43 @@ mod tests {
         let differ = (0u8..32).filter(|i| a.tie(&[*i]) != b.tie(&[*i])).count();
         assert!(differ > 28);
         assert_eq!(a.tie(b"x"), Key::new([1; 16]).tie(b"x"));
+    }
+
+    /// The integer writers hash exactly what `write` of their native bytes hashes (so the
+    /// maps' layout, and anything that iterates them, did not change with them).
+    #[test]
+    fn integer_writers_match_the_byte_writer() {
+        let key = Key::new([9; 16]);
+        let by_bytes = |bytes: &[u8]| {
+            let mut h = key.build_hasher();
+            h.write(bytes);
+            h.finish()
+        };
+        let one = |f: &dyn Fn(&mut KeyedHasher)| {
+            let mut h = key.build_hasher();
+            f(&mut h);
+            h.finish()
+        };
+        assert_eq!(one(&|h| h.write_u8(0xab)), by_bytes(&[0xab]));
+        assert_eq!(
+            one(&|h| h.write_u16(0xabcd)),
+            by_bytes(&0xabcdu16.to_ne_bytes())
+        );
+        let w32 = 0xdead_beefu32;
+        assert_eq!(one(&|h| h.write_u32(w32)), by_bytes(&w32.to_ne_bytes()));
+        let w64 = 0x0123_4567_89ab_cdefu64;
+        assert_eq!(one(&|h| h.write_u64(w64)), by_bytes(&w64.to_ne_bytes()));
+        assert_eq!(
+            one(&|h| h.write_usize(77)),
+            by_bytes(&77usize.to_ne_bytes())
+        );
+        let odd: Vec<u8> = (0..21).collect();
+        let mut h = key.build_hasher();
+        for chunk in odd.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h.absorb(u64::from_le_bytes(word), chunk.len() as u64);
+        }
+        assert_eq!(h.finish(), by_bytes(&odd));
     }
 }

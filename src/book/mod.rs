@@ -7,6 +7,7 @@
 //! across subnets with BEP 40. Each rule below cites the sentence it serves.
 
 mod bep40;
+mod compact;
 mod config;
 mod dial;
 mod entry;
@@ -27,6 +28,7 @@ pub use types::{Admission, Refusal, Source};
 use crate::addr::canonical_addr;
 use crate::event::Event;
 use crate::peer::PeerFlags;
+use compact::Stamp;
 use entry::{ip_key, Dial, Entry, IpKey, Weakness};
 use keyed::Key;
 use rate::Window;
@@ -76,6 +78,8 @@ pub struct PeerBook {
     local: [Option<IpAddr>; 2],
     local_addr: Option<SocketAddr>,
     last_now: Option<Instant>,
+    /// The first instant the book saw: entries' retry times are kept relative to it.
+    epoch: Option<Instant>,
     /// The weakest evictable non-class-0 entry found by the last scan (`None`: unknown), so a
     /// flood into a full book does not scan for every refused newcomer.
     pex_floor: Option<Weakness>,
@@ -99,6 +103,7 @@ impl PeerBook {
             local: [None, None],
             local_addr: None,
             last_now: None,
+            epoch: None,
             pex_floor: None,
         }
     }
@@ -225,6 +230,11 @@ impl PeerBook {
         self.sources.len()
     }
 
+    /// The epoch of the entries' retry times, fixed at the first instant asked for.
+    fn epoch(&mut self, now: Instant) -> Instant {
+        *self.epoch.get_or_insert(now)
+    }
+
     fn find(&self, addr: SocketAddr) -> Option<usize> {
         let ip = canonical_addr(addr).ip();
         self.index.get(&ip_key(ip)).map(|&i| i as usize)
@@ -237,16 +247,20 @@ impl PeerBook {
             return;
         };
         e.class = e.class.min(source.class());
+        // The priority is a function of our address and the entry's: only a port change can
+        // change it (and `set_local_address` redoes every entry), so a PEX vouch, which
+        // never changes the port, skips the CRC.
+        let port_changed = !matches!(source, Source::Pex(_)) && e.port != port;
         if !matches!(source, Source::Pex(_)) {
             e.port = port;
             e.sticky = true;
         }
-        if !e.vouchers.contains(&id) && e.vouchers.try_push(id).is_ok() {
+        if !e.vouchers.contains(id) && e.vouchers.push(id) {
             if let Some(r) = self.sources.get_mut(id) {
                 r.vouches = r.vouches.saturating_add(1);
             }
         }
-        if let Some(local) = self.local_addr {
+        if let Some(local) = self.local_addr.filter(|_| port_changed) {
             e.priority = bep40_priority(local, e.addr());
         }
     }
@@ -256,7 +270,7 @@ impl PeerBook {
             return;
         };
         let before = e.vouchers.len();
-        e.vouchers.retain(|v| *v != id);
+        e.vouchers.retain(|v| v != id);
         if e.vouchers.len() < before {
             self.pex_floor = None;
             if let Some(r) = self.sources.get_mut(id) {
@@ -267,7 +281,7 @@ impl PeerBook {
 
     fn admit_new(&mut self, now: Instant, addr: SocketAddr, id: u16, source: Source) -> Admission {
         let mut entry = self.fresh_entry(addr, source);
-        if entry.vouchers.try_push(id).is_err() {
+        if !entry.vouchers.push(id) {
             return Admission::Refused(Refusal::BookFull);
         }
         if self.entries.len() >= self.config.max_candidates.max(1)
@@ -294,7 +308,7 @@ impl PeerBook {
         let key = ip_key(addr.ip());
         Entry {
             key,
-            retry_at: None,
+            retry_at: Stamp::NONE,
             port: addr.port(),
             class: source.class(),
             failures: 0,
@@ -360,7 +374,7 @@ impl PeerBook {
         if let Some(moved) = self.entries.get(i) {
             self.index.insert(moved.key, i as u32);
         }
-        for id in e.vouchers {
+        for id in e.vouchers.iter() {
             if let Some(r) = self.sources.get_mut(id) {
                 r.vouches = r.vouches.saturating_sub(1);
             }

@@ -129,13 +129,19 @@ impl Sources {
         let own_ok = self
             .get(id)
             .is_some_and(|r| r.budget.allows(now, interval, burst));
-        if !self.groups.contains_key(&group) && self.groups.len() >= config.max_sources {
-            self.groups.retain(|_, b| !b.is_full(now));
-            if self.groups.len() >= config.max_sources {
-                return Err(Refusal::SourceOverBudget);
+        // One lookup for the usual case, a known group; a new one may first need room.
+        let group_bucket = match self.groups.get_mut(&group) {
+            Some(bucket) => bucket,
+            None => {
+                if self.groups.len() >= config.max_sources {
+                    self.groups.retain(|_, b| !b.is_full(now));
+                    if self.groups.len() >= config.max_sources {
+                        return Err(Refusal::SourceOverBudget);
+                    }
+                }
+                self.groups.entry(group).or_default()
             }
-        }
-        let group_bucket = self.groups.entry(group).or_default();
+        };
         if !own_ok || !group_bucket.allows(now, interval, burst) {
             return Err(Refusal::SourceOverBudget);
         }
