@@ -6,6 +6,7 @@
 //! script (well-formed payloads, raw bytes, or a frame the swarm sent on another
 //! connection, relayed as a third peer would).
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -15,6 +16,7 @@ use ut_pex::{
 };
 
 use crate::addr::{built_payload, gen_addr, many_payload, Addr};
+use crate::converge::{check_converged, has_room, round_limit, SETTLE_REMOTE_ID};
 use crate::ensure;
 use crate::host::{check_claims, check_conn, SwarmConn};
 use crate::interp::MAX_OPS;
@@ -133,6 +135,9 @@ pub fn check_bytes(data: &[u8]) -> Check {
 struct Model {
     id: ConnectionId,
     open: bool,
+    /// The address `connect` was given, canonical: the remote's own until its dial address
+    /// is known (an incoming connection's remote port is ephemeral), never advertised to it.
+    connected_from: SocketAddr,
     wire: WireRules,
     host: HostView,
     stats: Stats,
@@ -173,6 +178,7 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
             .and_then(|()| h.check_all())
             .map_err(|e| format!("step {step} {op:?}: {e}"))?;
     }
+    h.settle().map_err(|e| format!("settling: {e}"))?;
     for k in 0..h.conns.len() {
         h.check_claims(k).map_err(|e| format!("at the end: {e}"))?;
     }
@@ -180,6 +186,67 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
 }
 
 impl Harness {
+    /// The [`crate::converge`] phase: every open connection gets `ut_pex` on and is
+    /// started, the swarm runs deadline by deadline (every frame checked) until none is
+    /// scheduled; then each connection was told the live set, less its remote's own
+    /// addresses (the one it connected from, its dial address) and what its remote claims. The connections share one clock, so the time
+    /// needed is the longest connection's, the deadlines run all of theirs.
+    fn settle(&mut self) -> Check {
+        let live = self.swarm.live_peers();
+        let open: Vec<usize> = (0..self.conns.len())
+            .filter(|&k| self.conns[k].open)
+            .collect();
+        let rounds: Vec<usize> = open
+            .iter()
+            .map(|&k| round_limit(&self.conns[k].wire, live))
+            .collect();
+        let longest = rounds.iter().copied().max().unwrap_or(0);
+        self.clock.now = self
+            .seen
+            .map_or(self.clock.now, |seen| seen.max(self.clock.now));
+        if !has_room(self.clock.now, self.limits.interval, longest) {
+            return Ok(());
+        }
+        for &k in &open {
+            // `k` < MAX_CONNECTIONS, so `Conn(k)` names connection `k`.
+            let conn = Conn(k as u8);
+            if self.conns[k].wire.remote_id == 0 {
+                self.apply(&SwarmOp::SetRemoteId(conn, SETTLE_REMOTE_ID))?;
+            }
+            if !self.conns[k].wire.started {
+                self.apply(&SwarmOp::Start(conn))?;
+            }
+        }
+        let total: usize = rounds.iter().sum::<usize>() + 8;
+        // Frames already due are taken first: while one waits, its deadline is not shown.
+        for _ in 0..total {
+            self.poll_transmit()?;
+            self.check_all()?;
+            let Some(deadline) = self.swarm.poll_timeout() else {
+                break;
+            };
+            self.timeout(deadline)?;
+        }
+        ensure!(
+            self.swarm.poll_timeout().is_none(),
+            "still scheduled after {total} deadlines"
+        );
+        if self.limits.private {
+            return Ok(());
+        }
+        let live: Vec<SocketAddr> = self.swarm.live().map(|p| p.addr).collect();
+        for &k in &open {
+            let (id, from) = (self.conns[k].id, self.conns[k].connected_from);
+            let dial = self.swarm.dial_address(id).map(canonical_addr);
+            let swarm = &self.swarm;
+            check_converged(&self.conns[k].wire, live.iter().copied(), |addr| {
+                addr == from || Some(addr) == dial || swarm.remote_claims(id, addr).is_some()
+            })
+            .map_err(|e| format!("{id:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
     fn observe(&mut self, now: Instant) {
         self.seen = Some(self.seen.map_or(now, |s| s.max(now)));
         for conn in self.conns.iter_mut().filter(|c| c.open) {
@@ -221,6 +288,7 @@ impl Harness {
                     self.conns.push(Model {
                         id,
                         open: true,
+                        connected_from: canonical_addr(addr.resolve()),
                         wire,
                         host: HostView::default(),
                         stats: Stats::default(),
