@@ -8,7 +8,8 @@
 //!   `HostView` (what the host was told through events matches the state).
 //! - [`script`]: the `state_ops` operation language ([`script::Op`], [`script::Script`],
 //!   `Arbitrary`), and [`interp::run_script`], its interpreter over two `PexState`s.
-//! - [`swarm_ops`]: the `swarm_ops` script, many connections of one `Swarm`.
+//! - [`swarm_ops`]: the `swarm_ops` script, many connections of one `Swarm`;
+//!   [`swarm_live`]: the bound its live set is held to.
 //! - [`converge`]: the end of every script run: each connection settles, then its remote
 //!   was told exactly the live set.
 //! - [`pair`]: the [`pair::Pair`] harness, two hosts back to back under virtual time, and
@@ -45,6 +46,7 @@ pub mod replay;
 pub mod rules;
 pub mod script;
 pub mod seedbox;
+pub mod swarm_live;
 pub mod swarm_ops;
 pub mod time;
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ut_pex::handshake::{HandshakeBuilder, UT_PEX};
+use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, UT_PEX};
 use ut_pex::{
     canonical_addr, ConnectionId, Direction, DisconnectReason, Frame, Peer, PeerFlags, Stats, Swarm,
 };
@@ -22,6 +22,7 @@ use crate::host::{check_claims, check_conn, SwarmConn};
 use crate::interp::MAX_OPS;
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
 use crate::script::{poll_limit, Bulk, ConfigChoice, TimeStep};
+use crate::swarm_live::LiveBound;
 use crate::time::Clock;
 use crate::Check;
 
@@ -138,6 +139,9 @@ struct Model {
     /// The address `connect` was given, canonical: the remote's own until its dial address
     /// is known (an incoming connection's remote port is ephemeral), never advertised to it.
     connected_from: SocketAddr,
+    /// Its dial address as the model knows it: the address an outgoing connection dialled;
+    /// for an incoming one, its IP with the first non-zero `p` a handshake gave.
+    dial: Option<SocketAddr>,
     wire: WireRules,
     host: HostView,
     stats: Stats,
@@ -152,9 +156,12 @@ struct Harness {
     seen: Option<Instant>,
     last_frame: Option<Frame>,
     bulk: Bulk,
+    /// What the live set may hold.
+    live: LiveBound,
 }
 
-const REASONS: [DisconnectReason; 4] = [
+/// Every `DisconnectReason`, for scripts that pick one by index.
+pub const REASONS: [DisconnectReason; 4] = [
     DisconnectReason::DuplicatePeerOtherFamily,
     DisconnectReason::NoMutualInterest,
     DisconnectReason::LocalResourceLimits,
@@ -164,6 +171,7 @@ const REASONS: [DisconnectReason; 4] = [
 /// Runs a script against a fresh `Swarm` and checks every connection after every step.
 pub fn run_swarm_script(script: &SwarmScript) -> Check {
     let config = script.config.build();
+    let config_interval = config.get_send_interval();
     let mut h = Harness {
         limits: Limits::of(&config),
         swarm: Swarm::new(config),
@@ -172,6 +180,7 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
         seen: None,
         last_frame: None,
         bulk: Bulk::default(),
+        live: LiveBound::new(config_interval),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
         h.apply(op)
@@ -289,6 +298,7 @@ impl Harness {
                         id,
                         open: true,
                         connected_from: canonical_addr(addr.resolve()),
+                        dial: outgoing.then(|| canonical_addr(addr.resolve())),
                         wire,
                         host: HostView::default(),
                         stats: Stats::default(),
@@ -300,8 +310,10 @@ impl Harness {
                 if let Some(k) = self.conn(c) {
                     let id = self.conns[k].id;
                     let reason = REASONS[usize::from(reason) % REASONS.len()];
+                    let dial = self.swarm.dial_address(id);
                     self.swarm.disconnect(now, id, reason);
                     self.observe(now);
+                    self.live.closed(dial, reason, self.seen.unwrap_or(now));
                     self.conns[k].open = false;
                     ensure!(
                         !self.swarm.contains(id),
@@ -345,20 +357,16 @@ impl Harness {
                     self.conns[k].wire.started = false;
                 }
             }
-            SwarmOp::AddPeer(addr, flags) => {
-                self.swarm
-                    .add_peer(addr.resolve(), PeerFlags::from_bits(flags));
-            }
+            SwarmOp::AddPeer(addr, flags) => self.add_peer(addr.resolve(), flags),
             SwarmOp::AddMany(start, count, v6) => {
                 for k in 0..u16::from(self.bulk.take(count)) {
-                    let addr = gen_addr(start.wrapping_add(k), v6);
-                    self.swarm.add_peer(addr, PeerFlags::from_bits(k as u8));
+                    self.add_peer(gen_addr(start.wrapping_add(k), v6), k as u8);
                 }
             }
-            SwarmOp::DropPeer(addr) => self.swarm.drop_peer(addr.resolve()),
+            SwarmOp::DropPeer(addr) => self.drop_peer(addr.resolve()),
             SwarmOp::DropMany(start, count, v6) => {
                 for k in 0..u16::from(self.bulk.take(count)) {
-                    self.swarm.drop_peer(gen_addr(start.wrapping_add(k), v6));
+                    self.drop_peer(gen_addr(start.wrapping_add(k), v6));
                 }
             }
             SwarmOp::MessageBuilt {
@@ -425,11 +433,25 @@ impl Harness {
         if !conn.open {
             return Ok(());
         }
+        let decoded = ExtendedHandshake::decode(payload);
+        ensure!(
+            result.is_ok() == decoded.is_ok(),
+            "handshake {result:?}, but it decodes as {:?}",
+            decoded.map(|_| ())
+        );
         match result {
             Ok(()) => {
                 self.observe(now);
                 let conn = &mut self.conns[k];
                 conn.wire.remote_id = self.swarm.remote_extension_id(id);
+                if conn.dial.is_none() {
+                    // An incoming connection's dial address: its IP, the handshake's `p`.
+                    let port = decoded
+                        .ok()
+                        .and_then(|hs| hs.listen_port)
+                        .filter(|&p| p != 0);
+                    conn.dial = port.map(|p| SocketAddr::new(conn.connected_from.ip(), p));
+                }
             }
             Err(_) => {
                 let after = self.swarm.stats(id);
@@ -468,9 +490,25 @@ impl Harness {
         Ok(())
     }
 
+    /// `add_peer`; the bound learns of it only if the swarm took it (an address already
+    /// live, a connection's dial address say, is not the host's to drop).
+    fn add_peer(&mut self, addr: SocketAddr, flags: u8) {
+        if self.swarm.add_peer(addr, PeerFlags::from_bits(flags)) {
+            self.live.added(addr);
+        }
+    }
+
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        self.swarm.drop_peer(addr);
+        self.live.dropped(addr);
+    }
+
     fn timeout(&mut self, at: Instant) -> Check {
         self.swarm.handle_timeout(at);
         self.observe(at);
+        if let Some(seen) = self.seen {
+            self.live.expire(seen);
+        }
         if let (Some(deadline), Some(seen)) = (self.swarm.poll_timeout(), self.seen) {
             ensure!(
                 deadline > seen,
@@ -540,8 +578,23 @@ impl Harness {
             }
             check_conn(&conn.wire, &mut conn.stats, &SwarmConn(swarm, id))
                 .map_err(|e| format!("{id:?}: {e}"))?;
+            ensure!(
+                swarm.dial_address(id) == conn.dial,
+                "{id:?}: dial address {:?}, the model's {:?}",
+                swarm.dial_address(id),
+                conn.dial
+            );
         }
-        Ok(())
+        let dials: Vec<SocketAddr> = self
+            .conns
+            .iter()
+            .filter(|c| c.open)
+            .filter_map(|c| c.dial)
+            .collect();
+        for &dial in &dials {
+            self.live.dialled(dial);
+        }
+        self.live.check(&self.swarm, &dials)
     }
 
     /// The claims of connection `k`: capped, sorted, and what its host was told.
