@@ -112,6 +112,24 @@ pub enum SwarmOp {
     PollEvents(u8),
 }
 
+/// Whether `op` can change the swarm's live set (receiving, polling, starting and stopping
+/// cannot).
+fn changes_live(op: &SwarmOp) -> bool {
+    matches!(
+        op,
+        SwarmOp::Connect { .. }
+            | SwarmOp::Disconnect(..)
+            | SwarmOp::Handshake { .. }
+            | SwarmOp::HandshakeBytes(..)
+            | SwarmOp::AddPeer(..)
+            | SwarmOp::AddMany(..)
+            | SwarmOp::DropPeer(..)
+            | SwarmOp::DropMany(..)
+            | SwarmOp::Timeout
+            | SwarmOp::RunDeadline
+    )
+}
+
 /// The fuzz input of `swarm_ops`: a config and the operations.
 #[derive(Arbitrary, Debug)]
 pub struct SwarmScript {
@@ -185,9 +203,17 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
         h.apply(op)
             .and_then(|()| h.check_all())
+            .and_then(|()| {
+                if changes_live(op) {
+                    h.check_live()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| format!("step {step} {op:?}: {e}"))?;
     }
     h.settle().map_err(|e| format!("settling: {e}"))?;
+    h.check_live().map_err(|e| format!("at the end: {e}"))?;
     for k in 0..h.conns.len() {
         h.check_claims(k).map_err(|e| format!("at the end: {e}"))?;
     }
@@ -585,15 +611,21 @@ impl Harness {
                 conn.dial
             );
         }
+        for dial in self.conns.iter().filter(|c| c.open).filter_map(|c| c.dial) {
+            self.live.dialled(dial);
+        }
+        Ok(())
+    }
+
+    /// The live set against its bound, O(live): run after the operations that can change
+    /// it ([`changes_live`]) and at the end.
+    fn check_live(&self) -> Check {
         let dials: Vec<SocketAddr> = self
             .conns
             .iter()
             .filter(|c| c.open)
             .filter_map(|c| c.dial)
             .collect();
-        for &dial in &dials {
-            self.live.dialled(dial);
-        }
         self.live.check(&self.swarm, &dials)
     }
 
