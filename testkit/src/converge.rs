@@ -22,6 +22,12 @@ pub fn round_limit(wire: &WireRules, live: usize) -> usize {
     2 * (entries / wire.limits.per_frame.max(1)) + 8
 }
 
+/// The most deadlines a script is settled for. A script whose live set takes more frames
+/// than that to announce at its per-frame limit (hundreds of peers at a few per frame) is
+/// not settled: it would cost the fuzz targets many times the rest of the run, and smaller
+/// scripts reach the same paths.
+pub const MAX_ROUNDS: usize = 16;
+
 /// Whether the clock has room to settle: `rounds` send intervals after `now` (the latest
 /// instant of the script) are representable. A script that ran the clock to the far
 /// future cannot send again (every next send time overflows), which is the crate's

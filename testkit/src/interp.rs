@@ -19,7 +19,7 @@ use ut_pex::{
 use crate::addr::{
     built_payload, gen_addr, is_local_scope, many_payload, usable, AddrMap, AddrSet,
 };
-use crate::converge::{check_converged, has_room, round_limit, SETTLE_REMOTE_ID};
+use crate::converge::{check_converged, has_room, round_limit, MAX_ROUNDS, SETTLE_REMOTE_ID};
 use crate::ensure;
 use crate::host::{check_claims, check_claims_since, check_conn};
 use crate::pair::{observe, Observed};
@@ -314,7 +314,7 @@ impl Harness {
         self.clock.now = wire
             .seen
             .map_or(self.clock.now, |seen| seen.max(self.clock.now));
-        if !has_room(self.clock.now, wire.limits.interval, rounds) {
+        if rounds > MAX_ROUNDS || !has_room(self.clock.now, wire.limits.interval, rounds) {
             return Ok(());
         }
         if self.models[i].wire.remote_id == 0 {
