@@ -1,26 +1,43 @@
-//! Property tests (quickcheck) of the pure codec layer.
+//! Property tests (quickcheck) of the pure codec layer, on structure-aware generators
+//! (host-side peer lists, bencode-like noise, mutations of real payloads, ut_pex-shaped
+//! dictionaries) that the fuzz targets' byte inputs rarely reach. The checks are the fuzz
+//! targets' own, from `testkit::codec`:
 //!
-//! - decode ∘ encode is the identity on arbitrary peer sets, up to what the wire keeps: an
-//!   IPv4-mapped IPv6 address travels as IPv4, IPv6 flow info and scope id are not sent, and
-//!   the lists come back IPv4 first, then IPv6, each in input order;
-//! - `encoded_len`, `write_payload`, `encode_payload` and `encode_frame` agree;
-//! - the decoder agrees with a model reading `bt_bencode::Value` dictionaries;
+//! - decode ∘ encode is the identity on arbitrary peer sets, up to what the wire keeps (an
+//!   IPv4-mapped IPv6 address travels as IPv4, IPv6 flow info and scope id are not sent, the
+//!   lists come back IPv4 first, then IPv6, each in input order), and `encoded_len`,
+//!   `write_payload`, `encode_payload` and `encode_frame` agree (`check_round_trip`);
+//! - the decoder agrees with `testkit::oracle`, which reads `bt_bencode::Value`s;
 //! - decoding never panics, on arbitrary bytes, bencode-like noise and mutated valid
-//!   payloads, and its errors point inside the input;
-//! - the same for the extended-handshake decoder, and `HandshakeBuilder` output round-trips.
+//!   payloads, agrees with the reference parser, and its errors point inside the input
+//!   (`check_message`);
+//! - the same for the extended-handshake decoder (`check_handshake`), and
+//!   `HandshakeBuilder` output round-trips.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use bt_bencode::{ByteString, Value};
-use quickcheck::{Arbitrary, Gen, QuickCheck, Testable};
+use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult, Testable};
+use testkit::codec::{check_handshake, check_message, check_round_trip};
+use testkit::oracle::PEX_KEYS;
+use testkit::reference::compare_verdict;
+use testkit::Check;
 use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder};
-use ut_pex::message::{encode_frame, encode_payload, encoded_len, write_payload};
-use ut_pex::{canonical_addr, DecodeError, Frame, Peer, PeerFlags, PexMessage};
+use ut_pex::message::encode_payload;
+use ut_pex::{DecodeError, Peer, PeerFlags, PexMessage};
 
 /// Runs a property on `tests` random cases.
 fn check<A: Testable>(tests: u64, property: A) {
     QuickCheck::new().tests(tests).quickcheck(property);
+}
+
+/// A `testkit` check as a quickcheck result, its message kept.
+fn verdict(check: Check) -> TestResult {
+    match check {
+        Ok(()) => TestResult::passed(),
+        Err(e) => TestResult::error(e),
+    }
 }
 
 /// A uniform index below `n` (> 0).
@@ -59,17 +76,8 @@ impl Arbitrary for AnyAddr {
                     .into(),
                 port,
             ),
-            _ => {
-                let specials: [IpAddr; 6] = [
-                    Ipv4Addr::UNSPECIFIED.into(),
-                    Ipv4Addr::BROADCAST.into(),
-                    Ipv4Addr::LOCALHOST.into(),
-                    Ipv6Addr::UNSPECIFIED.into(),
-                    Ipv6Addr::LOCALHOST.into(),
-                    Ipv4Addr::UNSPECIFIED.to_ipv6_mapped().into(),
-                ];
-                SocketAddr::new(*g.choose(&specials).unwrap(), port)
-            }
+            // The checks' pool: unspecified, broadcast, loopback, mapped, port 0, ...
+            _ => testkit::addr::pool(below(g, testkit::addr::POOL.len())),
         };
         Self(addr)
     }
@@ -254,88 +262,6 @@ impl Arbitrary for Noise {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Models
-// ---------------------------------------------------------------------------------------
-
-/// The address as it comes back from the wire: canonical, without flow info or scope id.
-fn on_the_wire(addr: SocketAddr) -> SocketAddr {
-    match canonical_addr(addr) {
-        SocketAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, 0)),
-        v4 => v4,
-    }
-}
-
-/// What decoding the encoding of these lists must give: IPv4 entries first, then IPv6,
-/// each in input order, addresses as on the wire, flags untouched.
-fn round_trip_model(lists: &Lists) -> (Vec<Peer>, Vec<SocketAddr>) {
-    let peers = lists
-        .added
-        .iter()
-        .map(|p| Peer::new(on_the_wire(p.addr), p.flags));
-    let (mut added, added6): (Vec<Peer>, Vec<Peer>) = peers.partition(|p| p.addr.is_ipv4());
-    added.extend(added6);
-    let addrs = lists.dropped.iter().map(|a| on_the_wire(*a));
-    let (mut dropped, dropped6): (Vec<SocketAddr>, Vec<SocketAddr>) =
-        addrs.partition(SocketAddr::is_ipv4);
-    dropped.extend(dropped6);
-    (added, dropped)
-}
-
-fn decoded(message: &PexMessage<'_>) -> (Vec<Peer>, Vec<SocketAddr>) {
-    (message.added().collect(), message.dropped().collect())
-}
-
-/// Reads compact entries the way BEP 11 describes them, by index arithmetic.
-fn compact_entries(bytes: &[u8], entry_len: usize) -> Vec<SocketAddr> {
-    (0..bytes.len() / entry_len)
-        .map(|i| {
-            let entry = &bytes[i * entry_len..(i + 1) * entry_len];
-            let (ip, port) = entry.split_at(entry_len - 2);
-            let port = u16::from_be_bytes([port[0], port[1]]);
-            let ip: IpAddr = match ip.len() {
-                4 => <[u8; 4]>::try_from(ip).unwrap().into(),
-                _ => <[u8; 16]>::try_from(ip).unwrap().into(),
-            };
-            SocketAddr::new(ip, port)
-        })
-        .collect()
-}
-
-/// What [`PexMessage::decode`] must make of a bencoded dictionary, read from its
-/// `bt_bencode::Value`: a key counts only when it holds a byte string, a partial trailing
-/// entry is ignored, entry `i` gets flag byte `i` of the `.f` key or 0.
-fn value_model(dict: &BTreeMap<ByteString, Value>) -> (Vec<Peer>, Vec<SocketAddr>) {
-    let bytes = |key: &str| match dict.get(key.as_bytes()) {
-        Some(Value::ByteStr(b)) => b.to_vec(),
-        _ => Vec::new(),
-    };
-    let with_flags = |addrs: Vec<SocketAddr>, flags: Vec<u8>| {
-        addrs
-            .into_iter()
-            .enumerate()
-            .map(move |(i, addr)| {
-                Peer::new(
-                    addr,
-                    PeerFlags::from_bits(flags.get(i).copied().unwrap_or(0)),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut added = with_flags(compact_entries(&bytes("added"), 6), bytes("added.f"));
-    added.extend(with_flags(
-        compact_entries(&bytes("added6"), 18),
-        bytes("added6.f"),
-    ));
-    let mut dropped = compact_entries(&bytes("dropped"), 6);
-    dropped.extend(compact_entries(&bytes("dropped6"), 18));
-    (added, dropped)
-}
-
-const PEX_KEYS: [&str; 6] = [
-    "added", "added.f", "added6", "added6.f", "dropped", "dropped6",
-];
-
 /// Any bencode value, nesting at most `depth` more containers.
 fn any_value(g: &mut Gen, depth: usize) -> Value {
     let kinds = if depth == 0 { 2 } else { 4 };
@@ -416,51 +342,6 @@ impl Arbitrary for PexDict {
     }
 }
 
-/// Checks what holds for every input: decoding does not panic, an error points inside the
-/// input, a success is self-consistent and re-encodes to the same peers.
-fn decode_is_total(bytes: &[u8]) -> bool {
-    match PexMessage::decode(bytes) {
-        Err(error) => error_points_inside(&error, bytes),
-        Ok(message) => {
-            let (added, dropped) = decoded(&message);
-            let consistent = added.len() == message.added_len()
-                && dropped.len() == message.dropped_len()
-                && message.is_empty() == (added.is_empty() && dropped.is_empty());
-            let lists = Lists { added, dropped };
-            let encoded = encode_payload(&lists.added, &lists.dropped);
-            consistent
-                && PexMessage::decode(&encoded).map(|m| decoded(&m)) == Ok(round_trip_model(&lists))
-        }
-    }
-}
-
-fn error_points_inside(error: &DecodeError, bytes: &[u8]) -> bool {
-    let in_bounds = match *error {
-        DecodeError::UnexpectedEnd | DecodeError::NotADict => true,
-        DecodeError::Invalid { offset }
-        | DecodeError::TrailingBytes { offset }
-        | DecodeError::TooDeep { offset }
-        | DecodeError::LengthOverflow { offset } => offset < bytes.len(),
-        _ => true,
-    };
-    in_bounds && !error.to_string().is_empty()
-}
-
-fn handshake_decode_is_total(bytes: &[u8]) -> bool {
-    match ExtendedHandshake::decode(bytes) {
-        Err(error) => error_points_inside(&error, bytes),
-        Ok(hs) => {
-            let extensions: Vec<(&[u8], u8)> = hs.extensions().collect();
-            let last_ut_pex = extensions
-                .iter()
-                .rev()
-                .find(|(name, _)| *name == b"ut_pex")
-                .map(|&(_, id)| id);
-            hs.ut_pex() == last_ut_pex && (hs.has_extensions() || extensions.is_empty())
-        }
-    }
-}
-
 /// The real payloads: captures from three clients and the four benchmark payloads.
 const FIXTURES: [&[u8]; 14] = [
     include_bytes!("data/js-ut_pex-5.0.2_forced-flags.bin"),
@@ -486,55 +367,35 @@ const LIBTORRENT_HANDSHAKE: &[u8] = b"d12:complete_agoi-1e1:md11:lt_donthavei7e1
 // Properties: encode and decode
 // ---------------------------------------------------------------------------------------
 
+/// decode ∘ encode is the identity up to the wire form, and every encoder agrees
+/// (`encoded_len`, `write_payload` into an empty and a used buffer, `encode_payload`,
+/// `encode_frame` and its header): `testkit::codec::check_round_trip`.
 #[test]
 fn decode_of_encode_is_identity_up_to_the_wire_form() {
-    fn property(lists: Lists) -> bool {
-        let payload = encode_payload(&lists.added, &lists.dropped);
-        let Ok(message) = PexMessage::decode(&payload) else {
-            return false;
-        };
-        let (added, dropped) = round_trip_model(&lists);
-        message.added_len() == added.len()
-            && message.dropped_len() == dropped.len()
-            && decoded(&message) == (added, dropped)
+    fn property(lists: Lists, extension_id: u8) -> TestResult {
+        verdict(check_round_trip(&lists.added, &lists.dropped, extension_id))
     }
-    check(1000, property as fn(Lists) -> bool);
+    check(1000, property as fn(Lists, u8) -> TestResult);
 }
 
-#[test]
-fn encoded_len_write_payload_and_frame_agree() {
-    fn property(lists: Lists, extension_id: u8) -> bool {
-        let (added, dropped) = (&lists.added, &lists.dropped);
-        let len = encoded_len(added, dropped);
-        let payload = encode_payload(added, dropped);
-        // Into an empty buffer, and appended after bytes already there.
-        let mut grown = Vec::new();
-        write_payload(added, dropped, &mut grown);
-        let mut appended = b"before".to_vec();
-        write_payload(added, dropped, &mut appended);
-        let frame = encode_frame(extension_id, added, dropped);
-        let bytes = frame.as_bytes();
-        payload.len() == len
-            && grown == payload
-            && appended[..6] == *b"before"
-            && appended[6..] == payload
-            && frame.len() == Frame::HEADER_LEN + len
-            && bytes[..4] == u32::try_from(len + 2).unwrap().to_be_bytes()
-            && bytes[4] == 20
-            && frame.extension_id() == extension_id
-            && frame.payload() == payload
-            && bytes[Frame::HEADER_LEN..] == payload[..]
-    }
-    check(500, property as fn(Lists, u8) -> bool);
-}
-
+/// The decoder reads a ut_pex-shaped dictionary as `testkit::oracle` reads its
+/// `bt_bencode::Value`, and passes every `check_message` check on its bencoding.
 #[test]
 fn decode_agrees_with_a_model_reading_bt_bencode_values() {
-    fn property(dict: PexDict) -> bool {
+    fn property(dict: PexDict) -> TestResult {
         let payload = bt_bencode::to_vec(&Value::Dict(dict.0.clone())).unwrap();
-        PexMessage::decode(&payload).map(|m| decoded(&m)) == Ok(value_model(&dict.0))
+        let decoded = PexMessage::decode(&payload).map(|m| {
+            (
+                m.added().collect::<Vec<_>>(),
+                m.dropped().collect::<Vec<_>>(),
+            )
+        });
+        if decoded != Ok(testkit::oracle::lists_of(&dict.0)) {
+            return TestResult::error(format!("decoded {decoded:?}"));
+        }
+        verdict(check_message(&payload))
     }
-    check(1000, property as fn(PexDict) -> bool);
+    check(1000, property as fn(PexDict) -> TestResult);
 }
 
 #[test]
@@ -560,7 +421,7 @@ fn every_strict_prefix_of_a_valid_payload_is_unexpected_end() {
 fn decode_never_panics_on_arbitrary_bytes() {
     check(
         2000,
-        (|bytes: Vec<u8>| decode_is_total(&bytes)) as fn(Vec<u8>) -> bool,
+        (|bytes: Vec<u8>| check_message(&bytes).is_ok()) as fn(Vec<u8>) -> bool,
     );
 }
 
@@ -568,40 +429,59 @@ fn decode_never_panics_on_arbitrary_bytes() {
 fn decode_never_panics_on_bencode_like_noise() {
     check(
         5000,
-        (|noise: Noise| decode_is_total(&noise.0)) as fn(Noise) -> bool,
+        (|noise: Noise| check_message(&noise.0).is_ok()) as fn(Noise) -> bool,
     );
+}
+
+/// Applies `mutations` in turn: after each, the decoder's verdict must be the reference
+/// parser's (`compare_verdict`, which also wants an error inside the input); the payload
+/// the last one leaves gets every `check_message` check. (The full check after every
+/// mutation, as many as a hundred per case, would triple the test's time for little: the
+/// intermediate payloads are as random as the last.)
+fn check_mutations(mut payload: Vec<u8>, mutations: &[Mutation]) -> Check {
+    for mutation in mutations {
+        mutation.apply(&mut payload);
+        compare_verdict(&PexMessage::decode(&payload), &payload)?;
+    }
+    check_message(&payload)
 }
 
 #[test]
 fn decode_never_panics_on_mutated_encoder_output() {
-    fn property(lists: Lists, mutations: Vec<Mutation>) -> bool {
-        let mut payload = encode_payload(&lists.added, &lists.dropped);
-        mutations.iter().all(|m| {
-            m.apply(&mut payload);
-            decode_is_total(&payload)
-        })
+    fn property(lists: Lists, mutations: Vec<Mutation>) -> TestResult {
+        verdict(check_mutations(
+            encode_payload(&lists.added, &lists.dropped),
+            &mutations,
+        ))
     }
-    check(1000, property as fn(Lists, Vec<Mutation>) -> bool);
+    check(1000, property as fn(Lists, Vec<Mutation>) -> TestResult);
 }
 
 #[test]
 fn decode_never_panics_on_mutated_real_payloads() {
-    fn property(which: usize, mutations: Vec<Mutation>) -> bool {
-        let mut payload = FIXTURES[which % FIXTURES.len()].to_vec();
-        mutations.iter().all(|m| {
-            m.apply(&mut payload);
-            decode_is_total(&payload)
-        })
+    fn property(which: usize, mutations: Vec<Mutation>) -> TestResult {
+        verdict(check_mutations(
+            FIXTURES[which % FIXTURES.len()].to_vec(),
+            &mutations,
+        ))
     }
-    check(3000, property as fn(usize, Vec<Mutation>) -> bool);
+    check(3000, property as fn(usize, Vec<Mutation>) -> TestResult);
     // Every single-byte flip of every fixture, to every byte value that means something
-    // to bencode, exhaustively.
+    // to bencode, exhaustively: each against the reference's verdict, and one flip per
+    // position (the byte chosen by the position) through every check. (Every flip through
+    // every check is 18 s of a debug build; nine in ten still decode, as flips inside the
+    // compact strings, and cost a re-encoding and the second oracle each.)
     for fixture in FIXTURES {
         for at in 0..fixture.len() {
-            for &byte in BENCODE_BYTES {
+            for (k, &byte) in BENCODE_BYTES.iter().enumerate() {
                 let mut payload = fixture.to_vec();
                 payload[at] = byte;
-                assert!(decode_is_total(&payload), "{payload:?}");
+                let check = if k == at % BENCODE_BYTES.len() {
+                    check_message(&payload)
+                } else {
+                    compare_verdict(&PexMessage::decode(&payload), &payload)
+                };
+                assert_eq!(check, Ok(()), "{payload:?}");
             }
         }
     }
@@ -615,17 +495,17 @@ fn decode_never_panics_on_mutated_real_payloads() {
 fn handshake_decode_never_panics() {
     check(
         2000,
-        (|bytes: Vec<u8>| handshake_decode_is_total(&bytes)) as fn(Vec<u8>) -> bool,
+        (|bytes: Vec<u8>| check_handshake(&bytes).is_ok()) as fn(Vec<u8>) -> bool,
     );
     check(
         3000,
-        (|noise: Noise| handshake_decode_is_total(&noise.0)) as fn(Noise) -> bool,
+        (|noise: Noise| check_handshake(&noise.0).is_ok()) as fn(Noise) -> bool,
     );
     fn mutated(mutations: Vec<Mutation>) -> bool {
         let mut payload = LIBTORRENT_HANDSHAKE.to_vec();
         mutations.iter().all(|m| {
             m.apply(&mut payload);
-            handshake_decode_is_total(&payload)
+            check_handshake(&payload).is_ok()
         })
     }
     check(2000, mutated as fn(Vec<Mutation>) -> bool);

@@ -1,7 +1,10 @@
 //! The interpreter of [`Script`]: two `PexState`s wired together through a lossy in-flight
 //! queue, every operation's documented contract checked as it runs, and the per-state
 //! invariants checked after each step (cheaply: what an operation cannot change is checked
-//! when it can, and everything once more at the end).
+//! when it can, and everything once more at the end, after the [`crate::converge`] phase).
+//!
+//! [`check_refusals_invisible`] runs a script twice, the second time without the inputs the
+//! first refused: a refused input must leave no trace, now or later.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -9,15 +12,18 @@ use std::time::Instant;
 
 use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, UT_PEX};
 use ut_pex::{
-    canonical_addr, DecodeError, Frame, MessageError, Peer, PeerFlags, PexMessage, PexState, Stats,
+    canonical_addr, DecodeError, Event, Frame, MessageError, Peer, PeerFlags, PexMessage, PexState,
+    Stats,
 };
 
 use crate::addr::{
     built_payload, gen_addr, is_local_scope, many_payload, usable, AddrMap, AddrSet,
 };
+use crate::converge::{check_converged, has_room, round_limit, MAX_ROUNDS, SETTLE_REMOTE_ID};
 use crate::ensure;
 use crate::host::{check_claims, check_claims_since, check_conn};
-use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
+use crate::pair::{observe, Observed};
+use crate::rules::{HostView, Limits, WireRules};
 use crate::script::{poll_limit, Bulk, Op, Script, Side};
 use crate::time::Clock;
 use crate::Check;
@@ -36,6 +42,12 @@ pub struct Model {
     pub stats: Stats,
     /// `remote_peers()` at the previous claims check.
     pub claims: Vec<Peer>,
+    /// `add_peer` calls so far: with the cap, what the heap may grow with.
+    pub adds: usize,
+    /// Every address the host gave `set_remote_address`. A live peer passed over while it
+    /// was the remote's own address need not be offered again once the address changes:
+    /// the rules only forbid sending it, so convergence exempts every address it had.
+    pub remote_addrs: AddrSet,
 }
 
 impl Model {
@@ -47,6 +59,8 @@ impl Model {
             host: HostView::default(),
             stats: Stats::default(),
             claims: Vec::new(),
+            remote_addrs: AddrSet::default(),
+            adds: 0,
         }
     }
 
@@ -76,6 +90,23 @@ impl Model {
                 "a deadline while stopped or disabled"
             );
         }
+        if self.wire.limits.private {
+            // BEP 27: no PEX at all, so nothing for the host to hear either.
+            ensure!(
+                state.pending_events() == 0,
+                "a private torrent queued events"
+            );
+        }
+        Ok(())
+    }
+
+    /// The heap stays within what the inputs can account for: a fixed floor, plus a
+    /// generous share per peer the host added and per claim the cap allows (a leak grows
+    /// past it over a long script; the bound is loose so that no layout change trips it).
+    fn check_heap(&self, state: &PexState) -> Check {
+        let bound = HEAP_FLOOR + HEAP_PER_PEER * (self.adds + self.wire.limits.remote_cap);
+        let heap = state.heap_bytes();
+        ensure!(heap <= bound, "{heap} heap bytes, bound {bound}");
         Ok(())
     }
 
@@ -83,17 +114,21 @@ impl Model {
     /// panic.
     pub fn check_claims(&mut self, state: &PexState) -> Check {
         check_claims_since(&self.wire, &self.host, state, &mut self.claims)?;
-        let _ = state.heap_bytes();
-        Ok(())
+        self.check_heap(state)
     }
 
     /// [`check_claims`] in full, whatever was checked before.
     pub fn check_claims_all(&self, state: &PexState) -> Check {
         check_claims(&self.wire, &self.host, state)?;
-        let _ = state.heap_bytes();
-        Ok(())
+        self.check_heap(state)
     }
 }
+
+/// The heap a state may hold with no peers, and per peer it may hold (see
+/// `Model::check_heap`).
+const HEAP_FLOOR: usize = 16 * 1024;
+/// See [`HEAP_FLOOR`].
+const HEAP_PER_PEER: usize = 512;
 
 /// Frames kept in flight per direction; older ones are lost.
 const IN_FLIGHT: usize = 64;
@@ -111,6 +146,32 @@ struct Harness {
     in_flight: [VecDeque<Frame>; 2],
     clock: Clock,
     bulk: Bulk,
+    /// The step being run.
+    step: usize,
+    /// Steps whose message or handshake is withheld from the state (the twin run).
+    skip: Vec<usize>,
+    /// Steps whose message or handshake the state refused.
+    refused: Vec<usize>,
+    /// What each step showed, when tracing.
+    trace: Option<Vec<StepTrace>>,
+    /// The frames and events of the step being run, when tracing.
+    outputs: (Vec<Vec<u8>>, Vec<Event>),
+}
+
+/// What one step showed of both states: what `&self` observes afterwards, the frames sent
+/// and the events polled.
+#[derive(Debug, PartialEq)]
+struct StepTrace {
+    step: usize,
+    observed: [Observed; 2],
+    frames: Vec<Vec<u8>>,
+    events: Vec<Event>,
+}
+
+/// What a traced run leaves for the twin comparison.
+struct Outcome {
+    refused: Vec<usize>,
+    trace: Vec<StepTrace>,
 }
 
 /// Whether `op` can change a state's claims or its host's view of them (and so needs the
@@ -131,8 +192,44 @@ fn touches_claims(op: &Op) -> bool {
     )
 }
 
-/// Runs a script against two fresh states and checks the invariants after every step.
+/// Runs a script against two fresh states and checks the invariants after every step,
+/// then lets both connections settle and checks that they converged.
 pub fn run_script(script: &Script) -> Check {
+    run(script, Instant::now(), Vec::new(), false).map(|_| ())
+}
+
+/// Runs `script` twice from the same instant, the second time withholding every message
+/// and handshake the first run refused: each step must show the same in both (what both
+/// states observe, the frames they send, the events they queue). A refusal that left a
+/// trace anywhere, a counter or a flood window included, shows up as a difference.
+/// Returns how many refused inputs were withheld (0: the script had none to compare), so a
+/// test can tell that its scripts reach refusals.
+pub fn check_refusals_invisible(script: &Script) -> Result<usize, String> {
+    let base = Instant::now();
+    let first = run(script, base, Vec::new(), true)?;
+    if first.refused.is_empty() {
+        return Ok(0);
+    }
+    let twin = run(script, base, first.refused.clone(), true)?;
+    ensure!(
+        first.trace.len() == twin.trace.len(),
+        "the twin ran {} steps, the first run {}",
+        twin.trace.len(),
+        first.trace.len()
+    );
+    for (seen, twin) in first.trace.iter().zip(&twin.trace) {
+        ensure!(
+            seen == twin,
+            "after refusing steps {:?}, step {} differs:\n{seen:?}\n{twin:?}",
+            first.refused,
+            seen.step
+        );
+    }
+    Ok(first.refused.len())
+}
+
+/// One run: from `base`, withholding the input of the `skip` steps, tracing if asked.
+fn run(script: &Script, base: Instant, skip: Vec<usize>, trace: bool) -> Result<Outcome, String> {
     let config_a = script.a.build();
     let config_b = script.b.build();
     let models = [
@@ -143,10 +240,16 @@ pub fn run_script(script: &Script) -> Check {
         states: [PexState::new(config_a), PexState::new(config_b)],
         models,
         in_flight: [VecDeque::new(), VecDeque::new()],
-        clock: Clock::new(Instant::now()),
+        clock: Clock::new(base),
         bulk: Bulk::default(),
+        step: 0,
+        skip,
+        refused: Vec::new(),
+        trace: trace.then(Vec::new),
+        outputs: (Vec::new(), Vec::new()),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
+        h.step = step;
         h.apply(op)
             .map_err(|e| format!("step {step} {op:?}: {e}"))?;
         for i in 0..2 {
@@ -162,16 +265,85 @@ pub fn run_script(script: &Script) -> Check {
                 })
                 .map_err(|e| format!("after step {step} {op:?}, state {i}: {e}"))?;
         }
+        h.record();
+    }
+    h.step = usize::MAX;
+    for side in [Side::A, Side::B] {
+        h.settle(side)
+            .map_err(|e| format!("settling state {}: {e}", side.index()))?;
     }
     for i in 0..2 {
         h.models[i]
             .check_claims_all(&h.states[i])
             .map_err(|e| format!("at the end, state {i}: {e}"))?;
     }
-    Ok(())
+    h.record();
+    Ok(Outcome {
+        refused: h.refused,
+        trace: h.trace.unwrap_or_default(),
+    })
 }
 
 impl Harness {
+    /// Ends a step of a traced run.
+    fn record(&mut self) {
+        if let Some(trace) = &mut self.trace {
+            let (frames, events) = std::mem::take(&mut self.outputs);
+            trace.push(StepTrace {
+                step: self.step,
+                observed: [observe(&self.states[0]), observe(&self.states[1])],
+                frames,
+                events,
+            });
+        }
+    }
+
+    /// Whether the input of the current step is withheld (the twin run).
+    fn withheld(&self) -> bool {
+        self.skip.contains(&self.step)
+    }
+
+    /// The [`crate::converge`] phase for one state: `ut_pex` on, started, every deadline
+    /// run and every frame polled and checked until none is scheduled; then the remote was
+    /// told the live set, less its own addresses and what it claims. A private torrent
+    /// sends nothing however long it runs ([`WireRules`] refuses any frame).
+    fn settle(&mut self, side: Side) -> Check {
+        let i = side.index();
+        let wire = &self.models[i].wire;
+        let rounds = round_limit(wire, self.models[i].live.len());
+        self.clock.now = wire
+            .seen
+            .map_or(self.clock.now, |seen| seen.max(self.clock.now));
+        if rounds > MAX_ROUNDS || !has_room(self.clock.now, wire.limits.interval, rounds) {
+            return Ok(());
+        }
+        if self.models[i].wire.remote_id == 0 {
+            self.apply(&Op::SetRemoteId(side, SETTLE_REMOTE_ID))?;
+        }
+        if !self.models[i].wire.started {
+            self.apply(&Op::Start(side))?;
+        }
+        // A frame already due is taken first: while one waits, there is no deadline.
+        for _ in 0..rounds {
+            self.apply(&Op::PollTransmit(side))?;
+            let Some(deadline) = self.states[i].poll_timeout() else {
+                break;
+            };
+            self.timeout(side, deadline)?;
+        }
+        let (state, model) = (&self.states[i], &self.models[i]);
+        ensure!(
+            state.poll_timeout().is_none(),
+            "still scheduled after {rounds} deadlines"
+        );
+        if model.wire.limits.private {
+            return Ok(());
+        }
+        check_converged(&model.wire, model.live.keys().copied(), |addr| {
+            model.remote_addrs.contains(&addr) || state.remote_claims(addr).is_some()
+        })
+    }
+
     fn apply(&mut self, op: &Op) -> Check {
         let now = self.clock.now;
         match *op {
@@ -272,6 +444,7 @@ impl Harness {
                 let addr = addr.resolve();
                 self.states[i].set_remote_address(addr);
                 self.models[i].wire.remote_addr = Some(canonical_addr(addr));
+                self.models[i].remote_addrs.insert(canonical_addr(addr));
             }
             Op::Timeout(side) => self.timeout(side, now)?,
             Op::RunDeadline(side) => {
@@ -312,6 +485,9 @@ impl Harness {
                         break;
                     };
                     self.models[i].host.check_event(event)?;
+                    if self.trace.is_some() {
+                        self.outputs.1.push(event);
+                    }
                     ensure!(
                         polled <= 2 * self.models[i].wire.limits.remote_cap + 2,
                         "more events than the bound"
@@ -337,9 +513,12 @@ impl Harness {
         payload: &[u8],
         expected: Result<Option<u8>, DecodeError>,
     ) -> Check {
+        if self.withheld() {
+            return Ok(());
+        }
         let i = side.index();
         let (state, model) = (&mut self.states[i], &mut self.models[i]);
-        let events_before = state.pending_events();
+        let before = observe(&*state);
         let result = state.handle_extended_handshake(self.clock.now, payload);
         match (result, expected) {
             (Ok(()), Ok(id)) => {
@@ -351,9 +530,10 @@ impl Harness {
             (Err(ut_pex::HandshakeError::Decode(e)), Err(want)) => {
                 ensure!(e == want, "handshake error {e:?}, decode says {want:?}");
                 ensure!(
-                    state.pending_events() == events_before,
-                    "a refused handshake queued an event"
+                    observe(&*state) == before,
+                    "a refused handshake changed the state"
                 );
+                self.refused.push(self.step);
             }
             (got, want) => return Err(format!("handshake result {got:?}, decode says {want:?}")),
         }
@@ -363,12 +543,14 @@ impl Harness {
     /// `handle_message` with its documented contract checked; `honest`: a frame the other
     /// state sent.
     fn message(&mut self, side: Side, payload: &[u8], honest: bool) -> Check {
+        if self.withheld() {
+            return Ok(());
+        }
         let i = side.index();
         let (state, model) = (&mut self.states[i], &mut self.models[i]);
         let limits = model.wire.limits;
-        let claims_before: Vec<Peer> = state.remote_peers().collect();
-        let events_before = state.pending_events();
-        let stats_before = state.stats();
+        let before = observe(&*state);
+        let claims_before = &before.remote_peers;
         let decodes = PexMessage::decode(payload);
         let result = state.handle_message(self.clock.now, payload);
         let claims_after: Vec<Peer> = state.remote_peers().collect();
@@ -378,7 +560,7 @@ impl Harness {
                 "private torrent refused a message: {result:?}"
             );
             ensure!(
-                claims_after == claims_before,
+                claims_after == *claims_before,
                 "private torrent learned peers"
             );
             model.wire.observe(self.clock.now);
@@ -394,7 +576,7 @@ impl Harness {
                 );
                 let message = decodes
                     .map_err(|e| format!("accepted a payload that does not decode: {e:?}"))?;
-                let (new, gone) = claim_changes(&claims_before, &claims_after)?;
+                let (new, gone) = claim_changes(claims_before, &claims_after)?;
                 if new.is_empty() && gone.is_empty() {
                     return Ok(());
                 }
@@ -437,15 +619,13 @@ impl Harness {
                 }
             }
             Err(error) => {
+                // Claims, events, deadline, live set, heap, every counter but the errors.
+                let after = observe(&*state);
                 ensure!(
-                    claims_after == claims_before,
-                    "refused message ({error:?}) changed the claims"
+                    after == before,
+                    "refused message ({error:?}) changed the state:\n{before:?}\n{after:?}"
                 );
-                ensure!(
-                    state.pending_events() == events_before,
-                    "refused message queued events"
-                );
-                check_only_errors_moved(&stats_before, &state.stats())?;
+                self.refused.push(self.step);
                 match error {
                     MessageError::TooLarge { size, limit } => {
                         ensure!(
@@ -480,6 +660,7 @@ impl Harness {
     fn add_peer(&mut self, side: Side, addr: SocketAddr, flags: PeerFlags) {
         let i = side.index();
         self.states[i].add_peer(addr, flags);
+        self.models[i].adds += 1;
         let addr = canonical_addr(addr);
         if usable(addr) {
             self.models[i].live.insert(addr, flags);
@@ -510,6 +691,9 @@ impl Harness {
     fn sent(&mut self, from: Side, frame: Frame) -> Check {
         let i = from.index();
         self.models[i].check_frame(&frame, &self.states[i])?;
+        if self.trace.is_some() {
+            self.outputs.0.push(frame.as_bytes().to_vec());
+        }
         let queue = &mut self.in_flight[1 - i];
         if queue.len() == IN_FLIGHT {
             queue.pop_front();

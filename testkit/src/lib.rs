@@ -2,12 +2,16 @@
 //!
 //! - [`reference`](mod@reference): an independent, obvious bencode / ut_pex parser, the oracle every
 //!   decoder check compares with, and [`reference::decode_frame`] for scenario tests.
+//! - [`oracle`]: the same lists read through `bt_bencode`, the one alternative oracle.
 //! - [`codec`]: the `message_decode` and `handshake_decode` checks.
 //! - [`rules`]: `WireRules` (every rule a sent frame must obey, per connection) and
 //!   `HostView` (what the host was told through events matches the state).
 //! - [`script`]: the `state_ops` operation language ([`script::Op`], [`script::Script`],
 //!   `Arbitrary`), and [`interp::run_script`], its interpreter over two `PexState`s.
-//! - [`swarm_ops`]: the `swarm_ops` script, many connections of one `Swarm`.
+//! - [`swarm_ops`]: the `swarm_ops` script, many connections of one `Swarm`;
+//!   [`swarm_live`]: the bound its live set is held to.
+//! - [`converge`]: the end of every script run: each connection settles, then its remote
+//!   was told exactly the live set.
 //! - [`pair`]: the [`pair::Pair`] harness, two hosts back to back under virtual time, and
 //!   [`for_each_host!`], which runs the rule scenarios of `tests/` against both hosts.
 //! - [`host`]: the [`host::Host`] trait, one connection of a `PexState` or of a `Swarm`
@@ -32,14 +36,17 @@ pub mod alloc;
 pub mod book;
 pub mod book_flood;
 pub mod codec;
+pub mod converge;
 pub mod host;
 pub mod interp;
+pub mod oracle;
 pub mod pair;
 pub mod reference;
 pub mod replay;
 pub mod rules;
 pub mod script;
 pub mod seedbox;
+pub mod swarm_live;
 pub mod swarm_ops;
 pub mod time;
 

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ut_pex::message::MAX_NESTING;
 use ut_pex::{DecodeError, Frame, Peer, PeerFlags};
 
+use crate::ensure;
 use crate::Check;
 
 /// Length prefixes and integers may have at most this many digits (the crate's rule).
@@ -145,8 +146,12 @@ pub fn reference_top(input: &[u8]) -> RefTop<'_> {
     }
 }
 
-/// Compares a decoder's `Result` on `input` with the reference parser's verdict.
+/// Compares a decoder's `Result` on `input` with the reference parser's verdict; an error
+/// must also point inside the input and say something.
 pub fn compare_verdict<T>(decoded: &Result<T, DecodeError>, input: &[u8]) -> Check {
+    if let Err(error) = decoded {
+        check_error_offset(error, input)?;
+    }
     match (decoded, &reference_top(input)) {
         (Ok(_), RefTop::Dict(_)) => Ok(()),
         (Err(DecodeError::NotADict), RefTop::NotADict) => Ok(()),
@@ -157,6 +162,24 @@ pub fn compare_verdict<T>(decoded: &Result<T, DecodeError>, input: &[u8]) -> Che
         )),
         (Err(e), _) => Err(format!("wrong error {e:?} for a non-dictionary payload")),
     }
+}
+
+/// An error's offset, where it has one, is inside the input; its message is not empty.
+fn check_error_offset(error: &DecodeError, input: &[u8]) -> Check {
+    let offset = match *error {
+        DecodeError::Invalid { offset }
+        | DecodeError::TrailingBytes { offset }
+        | DecodeError::TooDeep { offset }
+        | DecodeError::LengthOverflow { offset } => Some(offset),
+        _ => None,
+    };
+    ensure!(
+        offset.map_or(true, |offset| offset < input.len()),
+        "{error:?} points past the {}-byte input",
+        input.len()
+    );
+    ensure!(!error.to_string().is_empty(), "{error:?} has no message");
+    Ok(())
 }
 
 /// The compact entries of one string, with their flag bytes (0 past the flag string).

@@ -11,6 +11,7 @@ use ut_pex::{Config, Event, Frame, Peer, PeerFlags, PexMessage, Stats, MAX_PEERS
 use crate::addr::{is_mapped, usable, AddrSet};
 use crate::codec::check_frame_header;
 use crate::ensure;
+use crate::reference::{reference_top, RefTop, RefValue};
 use crate::Check;
 
 /// The limits of a config the checks need.
@@ -126,6 +127,7 @@ impl WireRules {
         let payload = frame.payload();
         let message = PexMessage::decode(&payload)
             .map_err(|e| format!("sent frame does not decode: {e:?}"))?;
+        check_sent_strings(&payload)?;
         let (added, dropped) = (message.added_len(), message.dropped_len());
         ensure!(added + dropped > 0, "an empty frame was sent");
         let max_added = if self.frames == 0 {
@@ -201,6 +203,39 @@ impl WireRules {
         }
         Ok(())
     }
+}
+
+/// The strings of a sent payload, as the reference parser reads them: whole entries only,
+/// and one flag byte per added entry (BEP 11 pairs `added.f` with `added`, `added6.f` with
+/// `added6`; a receiver reads a missing flag as 0, a sender must not leave it out).
+fn check_sent_strings(payload: &[u8]) -> Check {
+    let RefTop::Dict(entries) = reference_top(payload) else {
+        return Err("a sent payload the reference parser refuses".into());
+    };
+    let len = |key: &str| {
+        entries.iter().rev().find_map(|(k, v)| match v {
+            RefValue::Bytes(b) if *k == key.as_bytes() => Some(b.len()),
+            _ => None,
+        })
+    };
+    for (list, unit, flags) in [
+        ("added", 6, Some("added.f")),
+        ("added6", 18, Some("added6.f")),
+        ("dropped", 6, None),
+        ("dropped6", 18, None),
+    ] {
+        let bytes = len(list).unwrap_or(0);
+        ensure!(bytes % unit == 0, "{list} holds a partial entry");
+        if let Some(flags) = flags {
+            let flag_bytes = len(flags).unwrap_or(0);
+            ensure!(
+                flag_bytes * unit == bytes,
+                "{flags} has {flag_bytes} bytes for {} entries",
+                bytes / unit
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What the host of one connection learned from its events: the remote's peers and

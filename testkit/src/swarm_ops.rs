@@ -6,20 +6,23 @@
 //! script (well-formed payloads, raw bytes, or a frame the swarm sent on another
 //! connection, relayed as a third peer would).
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ut_pex::handshake::{HandshakeBuilder, UT_PEX};
+use ut_pex::handshake::{ExtendedHandshake, HandshakeBuilder, UT_PEX};
 use ut_pex::{
     canonical_addr, ConnectionId, Direction, DisconnectReason, Frame, Peer, PeerFlags, Stats, Swarm,
 };
 
 use crate::addr::{built_payload, gen_addr, many_payload, Addr};
+use crate::converge::{check_converged, has_room, round_limit, MAX_ROUNDS, SETTLE_REMOTE_ID};
 use crate::ensure;
 use crate::host::{check_claims, check_conn, SwarmConn};
 use crate::interp::MAX_OPS;
 use crate::rules::{check_only_errors_moved, HostView, Limits, WireRules};
 use crate::script::{poll_limit, Bulk, ConfigChoice, TimeStep};
+use crate::swarm_live::LiveBound;
 use crate::time::Clock;
 use crate::Check;
 
@@ -109,6 +112,21 @@ pub enum SwarmOp {
     PollEvents(u8),
 }
 
+/// Whether the live set is checked after `op`, O(live): after the operations that let a
+/// contact linger or expire (a disconnect, time running) or make a dial address known. The
+/// host's own adds and drops, which change it too, are checked at the next of these and
+/// at the end (after each of the bulk ones it would cost more than the operation).
+fn changes_live(op: &SwarmOp) -> bool {
+    matches!(
+        op,
+        SwarmOp::Connect { .. }
+            | SwarmOp::Disconnect(..)
+            | SwarmOp::Handshake { .. }
+            | SwarmOp::HandshakeBytes(..)
+            | SwarmOp::Timeout
+            | SwarmOp::RunDeadline
+    )
+}
 /// The fuzz input of `swarm_ops`: a config and the operations.
 #[derive(Arbitrary, Debug)]
 pub struct SwarmScript {
@@ -133,6 +151,12 @@ pub fn check_bytes(data: &[u8]) -> Check {
 struct Model {
     id: ConnectionId,
     open: bool,
+    /// The address `connect` was given, canonical: the remote's own until its dial address
+    /// is known (an incoming connection's remote port is ephemeral), never advertised to it.
+    connected_from: SocketAddr,
+    /// Its dial address as the model knows it: the address an outgoing connection dialled;
+    /// for an incoming one, its IP with the first non-zero `p` a handshake gave.
+    dial: Option<SocketAddr>,
     wire: WireRules,
     host: HostView,
     stats: Stats,
@@ -147,9 +171,12 @@ struct Harness {
     seen: Option<Instant>,
     last_frame: Option<Frame>,
     bulk: Bulk,
+    /// What the live set may hold.
+    live: LiveBound,
 }
 
-const REASONS: [DisconnectReason; 4] = [
+/// Every `DisconnectReason`, for scripts that pick one by index.
+pub const REASONS: [DisconnectReason; 4] = [
     DisconnectReason::DuplicatePeerOtherFamily,
     DisconnectReason::NoMutualInterest,
     DisconnectReason::LocalResourceLimits,
@@ -159,6 +186,7 @@ const REASONS: [DisconnectReason; 4] = [
 /// Runs a script against a fresh `Swarm` and checks every connection after every step.
 pub fn run_swarm_script(script: &SwarmScript) -> Check {
     let config = script.config.build();
+    let config_interval = config.get_send_interval();
     let mut h = Harness {
         limits: Limits::of(&config),
         swarm: Swarm::new(config),
@@ -167,12 +195,22 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
         seen: None,
         last_frame: None,
         bulk: Bulk::default(),
+        live: LiveBound::new(config_interval),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
         h.apply(op)
             .and_then(|()| h.check_all())
+            .and_then(|()| {
+                if changes_live(op) {
+                    h.check_live()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| format!("step {step} {op:?}: {e}"))?;
     }
+    h.settle().map_err(|e| format!("settling: {e}"))?;
+    h.check_live().map_err(|e| format!("at the end: {e}"))?;
     for k in 0..h.conns.len() {
         h.check_claims(k).map_err(|e| format!("at the end: {e}"))?;
     }
@@ -180,6 +218,67 @@ pub fn run_swarm_script(script: &SwarmScript) -> Check {
 }
 
 impl Harness {
+    /// The [`crate::converge`] phase: every open connection gets `ut_pex` on and is
+    /// started, the swarm runs deadline by deadline (every frame checked) until none is
+    /// scheduled; then each connection was told the live set, less its remote's own
+    /// addresses (the one it connected from, its dial address) and what its remote claims. The connections share one clock, so the time
+    /// needed is the longest connection's, the deadlines run all of theirs.
+    fn settle(&mut self) -> Check {
+        let live = self.swarm.live_peers();
+        let open: Vec<usize> = (0..self.conns.len())
+            .filter(|&k| self.conns[k].open)
+            .collect();
+        let rounds: Vec<usize> = open
+            .iter()
+            .map(|&k| round_limit(&self.conns[k].wire, live))
+            .collect();
+        let longest = rounds.iter().copied().max().unwrap_or(0);
+        self.clock.now = self
+            .seen
+            .map_or(self.clock.now, |seen| seen.max(self.clock.now));
+        if longest > MAX_ROUNDS || !has_room(self.clock.now, self.limits.interval, longest) {
+            return Ok(());
+        }
+        for &k in &open {
+            // `k` < MAX_CONNECTIONS, so `Conn(k)` names connection `k`.
+            let conn = Conn(k as u8);
+            if self.conns[k].wire.remote_id == 0 {
+                self.apply(&SwarmOp::SetRemoteId(conn, SETTLE_REMOTE_ID))?;
+            }
+            if !self.conns[k].wire.started {
+                self.apply(&SwarmOp::Start(conn))?;
+            }
+        }
+        let total: usize = rounds.iter().sum::<usize>() + 8;
+        // Frames already due are taken first: while one waits, its deadline is not shown.
+        for _ in 0..total {
+            self.poll_transmit()?;
+            self.check_all()?;
+            let Some(deadline) = self.swarm.poll_timeout() else {
+                break;
+            };
+            self.timeout(deadline)?;
+        }
+        ensure!(
+            self.swarm.poll_timeout().is_none(),
+            "still scheduled after {total} deadlines"
+        );
+        if self.limits.private {
+            return Ok(());
+        }
+        let live: Vec<SocketAddr> = self.swarm.live().map(|p| p.addr).collect();
+        for &k in &open {
+            let (id, from) = (self.conns[k].id, self.conns[k].connected_from);
+            let dial = self.swarm.dial_address(id).map(canonical_addr);
+            let swarm = &self.swarm;
+            check_converged(&self.conns[k].wire, live.iter().copied(), |addr| {
+                addr == from || Some(addr) == dial || swarm.remote_claims(id, addr).is_some()
+            })
+            .map_err(|e| format!("{id:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
     fn observe(&mut self, now: Instant) {
         self.seen = Some(self.seen.map_or(now, |s| s.max(now)));
         for conn in self.conns.iter_mut().filter(|c| c.open) {
@@ -221,6 +320,8 @@ impl Harness {
                     self.conns.push(Model {
                         id,
                         open: true,
+                        connected_from: canonical_addr(addr.resolve()),
+                        dial: outgoing.then(|| canonical_addr(addr.resolve())),
                         wire,
                         host: HostView::default(),
                         stats: Stats::default(),
@@ -232,8 +333,10 @@ impl Harness {
                 if let Some(k) = self.conn(c) {
                     let id = self.conns[k].id;
                     let reason = REASONS[usize::from(reason) % REASONS.len()];
+                    let dial = self.swarm.dial_address(id);
                     self.swarm.disconnect(now, id, reason);
                     self.observe(now);
+                    self.live.closed(dial, reason, self.seen.unwrap_or(now));
                     self.conns[k].open = false;
                     ensure!(
                         !self.swarm.contains(id),
@@ -277,20 +380,16 @@ impl Harness {
                     self.conns[k].wire.started = false;
                 }
             }
-            SwarmOp::AddPeer(addr, flags) => {
-                self.swarm
-                    .add_peer(addr.resolve(), PeerFlags::from_bits(flags));
-            }
+            SwarmOp::AddPeer(addr, flags) => self.add_peer(addr.resolve(), flags),
             SwarmOp::AddMany(start, count, v6) => {
                 for k in 0..u16::from(self.bulk.take(count)) {
-                    let addr = gen_addr(start.wrapping_add(k), v6);
-                    self.swarm.add_peer(addr, PeerFlags::from_bits(k as u8));
+                    self.add_peer(gen_addr(start.wrapping_add(k), v6), k as u8);
                 }
             }
-            SwarmOp::DropPeer(addr) => self.swarm.drop_peer(addr.resolve()),
+            SwarmOp::DropPeer(addr) => self.drop_peer(addr.resolve()),
             SwarmOp::DropMany(start, count, v6) => {
                 for k in 0..u16::from(self.bulk.take(count)) {
-                    self.swarm.drop_peer(gen_addr(start.wrapping_add(k), v6));
+                    self.drop_peer(gen_addr(start.wrapping_add(k), v6));
                 }
             }
             SwarmOp::MessageBuilt {
@@ -357,11 +456,25 @@ impl Harness {
         if !conn.open {
             return Ok(());
         }
+        let decoded = ExtendedHandshake::decode(payload);
+        ensure!(
+            result.is_ok() == decoded.is_ok(),
+            "handshake {result:?}, but it decodes as {:?}",
+            decoded.map(|_| ())
+        );
         match result {
             Ok(()) => {
                 self.observe(now);
                 let conn = &mut self.conns[k];
                 conn.wire.remote_id = self.swarm.remote_extension_id(id);
+                if conn.dial.is_none() {
+                    // An incoming connection's dial address: its IP, the handshake's `p`.
+                    let port = decoded
+                        .ok()
+                        .and_then(|hs| hs.listen_port)
+                        .filter(|&p| p != 0);
+                    conn.dial = port.map(|p| SocketAddr::new(conn.connected_from.ip(), p));
+                }
             }
             Err(_) => {
                 let after = self.swarm.stats(id);
@@ -400,9 +513,25 @@ impl Harness {
         Ok(())
     }
 
+    /// `add_peer`; the bound learns of it only if the swarm took it (an address already
+    /// live, a connection's dial address say, is not the host's to drop).
+    fn add_peer(&mut self, addr: SocketAddr, flags: u8) {
+        if self.swarm.add_peer(addr, PeerFlags::from_bits(flags)) {
+            self.live.added(addr);
+        }
+    }
+
+    fn drop_peer(&mut self, addr: SocketAddr) {
+        self.swarm.drop_peer(addr);
+        self.live.dropped(addr);
+    }
+
     fn timeout(&mut self, at: Instant) -> Check {
         self.swarm.handle_timeout(at);
         self.observe(at);
+        if let Some(seen) = self.seen {
+            self.live.expire(seen);
+        }
         if let (Some(deadline), Some(seen)) = (self.swarm.poll_timeout(), self.seen) {
             ensure!(
                 deadline > seen,
@@ -472,8 +601,29 @@ impl Harness {
             }
             check_conn(&conn.wire, &mut conn.stats, &SwarmConn(swarm, id))
                 .map_err(|e| format!("{id:?}: {e}"))?;
+            ensure!(
+                swarm.dial_address(id) == conn.dial,
+                "{id:?}: dial address {:?}, the model's {:?}",
+                swarm.dial_address(id),
+                conn.dial
+            );
+        }
+        for dial in self.conns.iter().filter(|c| c.open).filter_map(|c| c.dial) {
+            self.live.dialled(dial);
         }
         Ok(())
+    }
+
+    /// The live set against its bound, O(live): run after the operations that can change
+    /// it ([`changes_live`]) and at the end.
+    fn check_live(&self) -> Check {
+        let dials: Vec<SocketAddr> = self
+            .conns
+            .iter()
+            .filter(|c| c.open)
+            .filter_map(|c| c.dial)
+            .collect();
+        self.live.check(&self.swarm, &dials)
     }
 
     /// The claims of connection `k`: capped, sorted, and what its host was told.
