@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use testkit::addr::{addr, pex, v4};
+use testkit::addr::{addr, pex, v4, v6};
 use testkit::pair::*;
 use testkit::reference::decode_frame;
 use ut_pex::{Config, ConfigError, Peer, PeerFlags, MIN_SEND_INTERVAL};
@@ -676,6 +676,55 @@ fn reset_forgets_and_stops() {
     p.b.add_peer(v4(10), PeerFlags::EMPTY);
     p.drive_bounded(5);
     assert_eq!(added_events(&p.events(Side::A)), [v4(8), v4(10)]);
+}
+
+/// BEP 11: "Once a peer has been added a client must ensure to send the corresponding
+/// dropped event when appropriate", also for a peer that left, came back and left again
+/// while the cursor was more than a frame behind (two resets around a re-add).
+///
+/// Found by the old `state_properties` model: the drop owed for such a peer was forgotten
+/// when the walk first reached it with a full batch, so the next frame skipped it as one
+/// that had never been sent.
+#[test]
+fn drop_owed_across_a_full_frame_is_still_sent() {
+    let bulk = |i: usize| {
+        if i % 2 == 0 {
+            v4(1000 + i)
+        } else {
+            v6(1000 + i)
+        }
+    };
+    let config = Config::default()
+        .send_interval(Duration::from_secs(65))
+        .unwrap()
+        .initial_max_peers(80);
+    let mut p: Pair = Pair::new(config, Config::default());
+    p.a.add_peer(v4(1), PeerFlags::EMPTY);
+    p.a.add_peer(v4(2), PeerFlags::EMPTY);
+    p.handshake();
+    (1..118).for_each(|i| p.a.add_peer(bulk(i), PeerFlags::SEED));
+    p.a.start(p.now);
+    p.settle();
+    p.a.reset();
+    (80..150)
+        .chain(0..42)
+        .for_each(|i| p.a.add_peer(bulk(i), PeerFlags::SEED));
+    p.drive_for(Duration::from_secs(65));
+    (0..150).for_each(|i| p.a.add_peer(bulk(i), PeerFlags::SEED));
+    p.a.start(p.now);
+    p.settle();
+    p.a.reset();
+    p.a.start(p.now);
+    p.drive_for(10 * MINUTE);
+
+    let mut view = BTreeSet::new();
+    for (_, frame) in p.decoded(Side::A) {
+        view.extend(frame.added_addrs());
+        for gone in &frame.dropped {
+            assert!(view.remove(gone), "{gone} dropped but never added");
+        }
+    }
+    assert_eq!(view, BTreeSet::new(), "advertised, left, and never dropped");
 }
 
 /// BEP 11: "A peer must only be included in an added field once a connection is

@@ -157,20 +157,32 @@ impl Cursor {
     }
 
     /// Whether the add at `add_seq` (of `addr`), whose drop is at `drop_seq`, was held back
-    /// by [`skip_dead`](Self::skip_dead) (so the drop must not be sent either). Forgets an
-    /// [`owe_drop`](Self::owe_drop) of `addr`.
-    pub(super) fn walked_dead(&mut self, addr: SocketAddr, add_seq: Seq, drop_seq: Seq) -> bool {
-        let Some(echo) = self.echo.as_deref_mut() else {
+    /// by [`skip_dead`](Self::skip_dead) (so the drop must not be sent either). A drop
+    /// [`owe_drop`](Self::owe_drop) recorded is not: its add lies inside a run but was not
+    /// held back.
+    pub(super) fn walked_dead(&self, addr: SocketAddr, add_seq: Seq, drop_seq: Seq) -> bool {
+        let Some(echo) = self.echo.as_deref() else {
             return false;
         };
-        if remove(&mut echo.owed, addr) {
-            self.free_empty_echo();
+        if echo.owed.contains(&addr) {
             return false;
         }
         let i = echo.dead.partition_point(|r| r.last < add_seq);
         echo.dead
             .get(i)
             .is_some_and(|r| r.first <= add_seq && drop_seq <= r.head)
+    }
+
+    /// Records that the drop of `addr` was walked (sent or skipped): it is owed no longer.
+    /// Not done by [`walked_dead`](Self::walked_dead) itself, because a drop that finds the
+    /// batch full is walked again for the next frame and must still be owed then.
+    pub(super) fn drop_walked(&mut self, addr: SocketAddr) {
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return;
+        };
+        if remove(&mut echo.owed, addr) {
+            self.free_empty_echo();
+        }
     }
 
     /// Records that a dead add was walked but not held back (see [`Echo::owed`]).

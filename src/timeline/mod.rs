@@ -240,7 +240,11 @@ impl Timeline {
                             .get(&entry.addr)
                             .is_some_and(|&(s, _)| s > entry.seq)
                     };
-                    walk_drop(entry, add_seq, back, cursor, batch)
+                    let consumed = walk_drop(entry, add_seq, back, cursor, batch);
+                    if consumed {
+                        cursor.drop_walked(entry.addr);
+                    }
+                    consumed
                 }
             };
             if !consumed {
