@@ -1,5 +1,6 @@
 //! Quickcheck over the fuzz targets' own scripts: `state_ops` and `swarm_ops` scripts of
-//! `testkit`'s operation types, read with their `Arbitrary` from random bytes, run by `testkit`'s interpreters with every check they carry: the wire rules
+//! `testkit`'s operation types, read with their `Arbitrary` from random bytes, run by
+//! `testkit`'s interpreters with every check they carry: the wire rules
 //! (`testkit::rules::WireRules`), the host's view of the events (`HostView`), each
 //! operation's documented contract, the claims, the no-busy-loop rule, and convergence once
 //! the script is over (`testkit::converge`). The model lives in `testkit` alone; these tests
