@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use pex_sim::{report, Params, Policy, Summary, Topology, World};
 
@@ -30,8 +30,8 @@ struct Args {
     degree: u32,
     /// `dial`: nodes start from a tracker answer and dial what they learn; `static`: a random
     /// regular overlay that never dials.
-    #[arg(long, value_enum, default_value_t = TopologyArg::Dial)]
-    topology: TopologyArg,
+    #[arg(long, value_enum, default_value_t = Topology::Dial)]
+    topology: Topology,
     /// Nodes in each joiner's tracker answer.
     #[arg(long, default_value_t = 5)]
     bootstrap: u32,
@@ -47,8 +47,8 @@ struct Args {
     attackers: u32,
     /// Whom honest nodes dial: `book` (the crate's PeerBook) or `naive` (in the order
     /// learned, one entry per address).
-    #[arg(long, value_enum, default_value_t = PolicyArg::Book)]
-    policy: PolicyArg,
+    #[arg(long, value_enum, default_value_t = Policy::Book)]
+    policy: Policy,
     /// The PeerBook's `max_candidates`.
     #[arg(long, default_value_t = 4_000)]
     book_capacity: usize,
@@ -60,18 +60,6 @@ struct Args {
     out: PathBuf,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum TopologyArg {
-    Dial,
-    Static,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum PolicyArg {
-    Book,
-    Naive,
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if args.nodes < 2 || args.degree == 0 || !(0.0..=1.0).contains(&args.unreachable) {
@@ -81,18 +69,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     params.minutes = args.minutes;
     params.seed = args.seed;
     params.degree = args.degree;
-    params.topology = match args.topology {
-        TopologyArg::Dial => Topology::Dial,
-        TopologyArg::Static => Topology::Static,
-    };
+    params.topology = args.topology;
     params.bootstrap = args.bootstrap;
     params.session_minutes = args.session_minutes.max(0.0);
     params.unreachable = args.unreachable;
     params.attackers = args.attackers;
-    params.policy = match args.policy {
-        PolicyArg::Book => Policy::Book,
-        PolicyArg::Naive => Policy::Naive,
-    };
+    params.policy = args.policy;
     params.book_capacity = args.book_capacity;
     if let Some(sample) = args.sample {
         params.sample = sample.clamp(1, args.nodes);

@@ -1,7 +1,7 @@
 //! What a run simulates: the command line's values, as a plain struct tests can build.
 
 /// How nodes find each other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Topology {
     /// Each node starts with a tracker answer and dials what it learns.
@@ -11,7 +11,7 @@ pub enum Topology {
 }
 
 /// Whom honest nodes dial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// The crate's `PeerBook`.
