@@ -179,3 +179,28 @@ fn swarm_scripts_keep_every_rule_and_converge() {
     }
     quickcheck().quickcheck(prop as fn(ScriptInput) -> TestResult);
 }
+
+/// A quickcheck find: B takes three frames in one `Deliver` step and refuses only the
+/// third (too frequent). The twin run must withhold that frame alone, not the step's two
+/// accepted ones, or it reports a trace the refusal never left.
+#[test]
+fn a_step_refused_in_part_is_withheld_in_part() {
+    let ops: [&[u8]; 11] = [
+        &[0, 0, 0, 70, 0, 0, 0, 128],
+        &[0, 0, 0, 70, 0, 0, 0, 128],
+        &[0, 0, 0, 105, 0, 0, 0, 0, 0, 0, 3],
+        &[0, 0, 0, 70, 0, 0, 0, 128],
+        &[0, 0, 0, 35],
+        &[0, 0, 0, 140],
+        &[0, 0, 0, 210],
+        &[0, 0, 0, 198],
+        &[0, 0, 0, 70, 0, 0, 0, 128],
+        &[0, 0, 0, 198],
+        &[0, 0, 0, 233, 0, 0, 0, 128, 3],
+    ];
+    let input = ScriptInput {
+        configs: Vec::new(),
+        ops: ops.iter().map(|op| OpBytes(op.to_vec())).collect(),
+    };
+    assert_eq!(check_refusals_invisible(&input.state_script()), Ok(1));
+}

@@ -148,10 +148,12 @@ struct Harness {
     bulk: Bulk,
     /// The step being run.
     step: usize,
-    /// Steps whose message or handshake is withheld from the state (the twin run).
-    skip: Vec<usize>,
-    /// Steps whose message or handshake the state refused.
-    refused: Vec<usize>,
+    /// How many messages and handshakes the step being run has handed over so far.
+    inputs_in_step: usize,
+    /// Messages and handshakes withheld from the state (the twin run).
+    skip: Vec<Input>,
+    /// Messages and handshakes the state refused.
+    refused: Vec<Input>,
     /// What each step showed, when tracing.
     trace: Option<Vec<StepTrace>>,
     /// The frames and events of the step being run, when tracing.
@@ -168,9 +170,13 @@ struct StepTrace {
     events: Vec<Event>,
 }
 
+/// One message or handshake of a run: its step and its place among the step's inputs (a
+/// `Deliver` step hands over several frames, and the state may refuse only some of them).
+type Input = (usize, usize);
+
 /// What a traced run leaves for the twin comparison.
 struct Outcome {
-    refused: Vec<usize>,
+    refused: Vec<Input>,
     trace: Vec<StepTrace>,
 }
 
@@ -220,7 +226,7 @@ pub fn check_refusals_invisible(script: &Script) -> Result<usize, String> {
     for (seen, twin) in first.trace.iter().zip(&twin.trace) {
         ensure!(
             seen == twin,
-            "after refusing steps {:?}, step {} differs:\n{seen:?}\n{twin:?}",
+            "after refusing inputs (step, nth) {:?}, step {} differs:\n{seen:?}\n{twin:?}",
             first.refused,
             seen.step
         );
@@ -228,8 +234,8 @@ pub fn check_refusals_invisible(script: &Script) -> Result<usize, String> {
     Ok(first.refused.len())
 }
 
-/// One run: from `base`, withholding the input of the `skip` steps, tracing if asked.
-fn run(script: &Script, base: Instant, skip: Vec<usize>, trace: bool) -> Result<Outcome, String> {
+/// One run: from `base`, withholding the `skip` inputs, tracing if asked.
+fn run(script: &Script, base: Instant, skip: Vec<Input>, trace: bool) -> Result<Outcome, String> {
     let config_a = script.a.build();
     let config_b = script.b.build();
     let models = [
@@ -243,13 +249,14 @@ fn run(script: &Script, base: Instant, skip: Vec<usize>, trace: bool) -> Result<
         clock: Clock::new(base),
         bulk: Bulk::default(),
         step: 0,
+        inputs_in_step: 0,
         skip,
         refused: Vec::new(),
         trace: trace.then(Vec::new),
         outputs: (Vec::new(), Vec::new()),
     };
     for (step, op) in script.ops.iter().take(MAX_OPS).enumerate() {
-        h.step = step;
+        (h.step, h.inputs_in_step) = (step, 0);
         h.apply(op)
             .map_err(|e| format!("step {step} {op:?}: {e}"))?;
         for i in 0..2 {
@@ -267,7 +274,7 @@ fn run(script: &Script, base: Instant, skip: Vec<usize>, trace: bool) -> Result<
         }
         h.record();
     }
-    h.step = usize::MAX;
+    (h.step, h.inputs_in_step) = (usize::MAX, 0);
     for side in [Side::A, Side::B] {
         h.settle(side)
             .map_err(|e| format!("settling state {}: {e}", side.index()))?;
@@ -298,9 +305,11 @@ impl Harness {
         }
     }
 
-    /// Whether the input of the current step is withheld (the twin run).
-    fn withheld(&self) -> bool {
-        self.skip.contains(&self.step)
+    /// Numbers the next message or handshake; `None` if the twin run withholds it.
+    fn next_input(&mut self) -> Option<Input> {
+        let input = (self.step, self.inputs_in_step);
+        self.inputs_in_step += 1;
+        (!self.skip.contains(&input)).then_some(input)
     }
 
     /// The [`crate::converge`] phase for one state: `ut_pex` on, started, every deadline
@@ -513,9 +522,9 @@ impl Harness {
         payload: &[u8],
         expected: Result<Option<u8>, DecodeError>,
     ) -> Check {
-        if self.withheld() {
+        let Some(input) = self.next_input() else {
             return Ok(());
-        }
+        };
         let i = side.index();
         let (state, model) = (&mut self.states[i], &mut self.models[i]);
         let before = observe(&*state);
@@ -533,7 +542,7 @@ impl Harness {
                     observe(&*state) == before,
                     "a refused handshake changed the state"
                 );
-                self.refused.push(self.step);
+                self.refused.push(input);
             }
             (got, want) => return Err(format!("handshake result {got:?}, decode says {want:?}")),
         }
@@ -543,9 +552,9 @@ impl Harness {
     /// `handle_message` with its documented contract checked; `honest`: a frame the other
     /// state sent.
     fn message(&mut self, side: Side, payload: &[u8], honest: bool) -> Check {
-        if self.withheld() {
+        let Some(input) = self.next_input() else {
             return Ok(());
-        }
+        };
         let i = side.index();
         let (state, model) = (&mut self.states[i], &mut self.models[i]);
         let limits = model.wire.limits;
@@ -625,7 +634,7 @@ impl Harness {
                     after == before,
                     "refused message ({error:?}) changed the state:\n{before:?}\n{after:?}"
                 );
-                self.refused.push(self.step);
+                self.refused.push(input);
                 match error {
                     MessageError::TooLarge { size, limit } => {
                         ensure!(
