@@ -15,8 +15,10 @@ use crate::grow::GrowByEighth;
 use crate::peer::{Peer, PeerFlags};
 
 mod cursor;
+mod key;
 
 pub(crate) use cursor::{Compactor, Cursor};
+use key::LiveKey;
 
 /// Sequence numbers start at 1, so a cursor at 0 has seen nothing.
 pub(crate) type Seq = u64;
@@ -76,8 +78,8 @@ pub(crate) struct Timeline {
     entries: VecDeque<Entry>,
     /// The seq of the last appended entry (0: none yet).
     head: Seq,
-    /// Live peers: their add seq and flags.
-    live: BTreeMap<SocketAddr, (Seq, PeerFlags)>,
+    /// Live peers: their add seq and flags, by packed address (cheap to compare).
+    live: BTreeMap<LiveKey, (Seq, PeerFlags)>,
     /// Entries belonging to add/drop pairs (candidates for compaction).
     dead_entries: usize,
     /// How many of them the last compaction had to keep (a cursor sat between).
@@ -89,12 +91,25 @@ impl Timeline {
         self.head
     }
 
-    pub(crate) fn live(&self) -> &BTreeMap<SocketAddr, (Seq, PeerFlags)> {
-        &self.live
+    /// How many peers are live.
+    pub(crate) fn live_len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Every live peer, in address order.
+    pub(crate) fn live_peers(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.live
+            .iter()
+            .map(|(&key, &(_, flags))| Peer::new(key.into(), flags))
     }
 
     pub(crate) fn is_live(&self, addr: SocketAddr) -> bool {
-        self.live.contains_key(&addr)
+        self.live.contains_key(&addr.into())
+    }
+
+    /// The add seq and flags of `addr`, if it is live.
+    fn live_entry(&self, addr: SocketAddr) -> Option<(Seq, PeerFlags)> {
+        self.live.get(&addr.into()).copied()
     }
 
     /// Records that a connection to `addr` was established. Returns false if `addr` is
@@ -102,7 +117,7 @@ impl Timeline {
     /// connections not yet told about it.
     pub(crate) fn connected(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
         // One descent of the map, whether `addr` is live already or new.
-        match self.live.entry(addr) {
+        match self.live.entry(addr.into()) {
             MapEntry::Occupied(mut live) => {
                 let (add_seq, live_flags) = live.get_mut();
                 *live_flags = flags;
@@ -125,7 +140,7 @@ impl Timeline {
 
     /// Records that the connection to `addr` ended. Returns false if it was not live.
     pub(crate) fn disconnected(&mut self, addr: SocketAddr) -> bool {
-        let Some((add_seq, flags)) = self.live.remove(&addr) else {
+        let Some((add_seq, flags)) = self.live.remove(&addr.into()) else {
             return false;
         };
         self.head += 1;
@@ -183,7 +198,7 @@ impl Timeline {
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.live.len() * (std::mem::size_of::<(SocketAddr, (Seq, PeerFlags))>() + 8)
+            + self.live.len() * (std::mem::size_of::<(LiveKey, (Seq, PeerFlags))>() + 8)
     }
 
     /// Walks `cursor` forward, filling `batch` with the next frame's entries.
@@ -204,8 +219,8 @@ impl Timeline {
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added && !echo.readd.is_empty() {
                 let addr = echo.readd.remove(0);
-                match self.live.get(&addr) {
-                    Some(&(_, flags)) if !suppress(addr) => {
+                match self.live_entry(addr) {
+                    Some((_, flags)) if !suppress(addr) => {
                         batch.added.push(Peer::new(addr, flags));
                     }
                     // Held back again, or gone (its drop, still ahead, must be skipped).
@@ -236,9 +251,8 @@ impl Timeline {
                     // Asked only of a drop no earlier rule skips: a cursor catching up walks
                     // many drops of pairs it never heard of, and each ask is a map descent.
                     let back = || {
-                        self.live
-                            .get(&entry.addr)
-                            .is_some_and(|&(s, _)| s > entry.seq)
+                        self.live_entry(entry.addr)
+                            .is_some_and(|(s, _)| s > entry.seq)
                     };
                     let consumed = walk_drop(entry, add_seq, back, cursor, batch);
                     if consumed {
