@@ -11,7 +11,7 @@
 // remotes claim no IPv6 peer at all.
 #![allow(clippy::box_collection)]
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 use crate::peer::{Peer, PeerFlags};
 
@@ -50,7 +50,14 @@ impl Claims {
         self.v4.len() + self.v6().len()
     }
 
+    /// Asked of every add a connection walks (the no-echo rule): IPv4 is searched directly,
+    /// without building a [`Slot`].
+    #[inline]
     pub(crate) fn contains(&self, addr: SocketAddr) -> bool {
+        if let SocketAddr::V4(a) = addr {
+            let key = v4_key(a);
+            return self.v4.binary_search_by_key(&key, |c| c >> 8).is_ok();
+        }
         match self.find(addr) {
             Slot::V4(found, _) | Slot::V6(found, _) => found.is_ok(),
         }
@@ -173,7 +180,7 @@ impl Claims {
     fn find(&self, addr: SocketAddr) -> Slot {
         match addr {
             SocketAddr::V4(a) => {
-                let key = u64::from(u32::from(*a.ip())) << 16 | u64::from(a.port());
+                let key = v4_key(a);
                 Slot::V4(self.v4.binary_search_by_key(&key, |c| c >> 8), key)
             }
             SocketAddr::V6(a) => {
@@ -184,6 +191,12 @@ impl Claims {
             }
         }
     }
+}
+
+/// An IPv4 claim's search key: `ip << 16 | port`.
+#[inline]
+fn v4_key(a: SocketAddrV4) -> u64 {
+    u64::from(u32::from(*a.ip())) << 16 | u64::from(a.port())
 }
 
 #[cfg(test)]

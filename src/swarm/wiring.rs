@@ -60,21 +60,24 @@ impl Swarm {
     /// Puts `id` where its engine says it belongs; `due_by` is the `now` of an input on `id`
     /// itself (see the time convention in the type docs).
     pub(super) fn reschedule(&mut self, id: ConnectionId, due_by: Option<Instant>) {
-        self.place(id, due_by);
-        self.prune();
+        // Pushing a live deadline keeps the heap's top live; only superseding one may not
+        // (a frame just built had none: it was ready).
+        if self.place(id, due_by) {
+            self.prune();
+        }
     }
 
     /// [`reschedule`](Self::reschedule) without the pruning, for callers that place many
-    /// connections and prune once.
-    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) {
+    /// connections and prune once. Returns whether a live deadline was superseded.
+    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) -> bool {
         let Some(now) = self.now else {
-            return; // no instant seen yet: nothing can have started
+            return false; // no instant seen yet: nothing can have started
         };
         let Some(hosted) = self.slots.get_mut(id) else {
-            return;
+            return false;
         };
         let next = hosted.conn.next(self.live.timeline(), &self.config, now);
-        self.schedule.place(id, &mut hosted.ticket, next, due_by);
+        self.schedule.place(id, &mut hosted.ticket, next, due_by)
     }
 
     /// Keeps the heap's top a live deadline, so that `poll_timeout` is exact.

@@ -19,6 +19,7 @@ const V6: u64 = 1 << 63;
 pub(super) struct LiveKey(u64, u64, u64, u64);
 
 impl From<SocketAddr> for LiveKey {
+    #[inline]
     fn from(addr: SocketAddr) -> Self {
         match addr {
             SocketAddr::V4(a) => {
@@ -41,6 +42,7 @@ impl From<SocketAddr> for LiveKey {
 }
 
 impl From<LiveKey> for SocketAddr {
+    #[inline]
     fn from(LiveKey(a, b, c, d): LiveKey) -> Self {
         if a & V6 == 0 {
             let ip = Ipv4Addr::from((a >> 16) as u32);

@@ -87,6 +87,7 @@ pub(crate) struct Timeline {
 }
 
 impl Timeline {
+    #[inline]
     pub(crate) fn head(&self) -> Seq {
         self.head
     }
@@ -103,11 +104,13 @@ impl Timeline {
             .map(|(&key, &(_, flags))| Peer::new(key.into(), flags))
     }
 
+    #[inline]
     pub(crate) fn is_live(&self, addr: SocketAddr) -> bool {
         self.live.contains_key(&addr.into())
     }
 
     /// The add seq and flags of `addr`, if it is live.
+    #[inline]
     fn live_entry(&self, addr: SocketAddr) -> Option<(Seq, PeerFlags)> {
         self.live.get(&addr.into()).copied()
     }
@@ -232,6 +235,35 @@ impl Timeline {
         cursor.forget_walked_runs();
     }
 
+    /// The index of the first entry after seq `position`. Searched from the head back, in
+    /// steps that double, then by halves: most cursors walk from just behind the head (a
+    /// frame per change), and then this costs a few reads, where a search of the whole log
+    /// cost one per halving of it.
+    fn first_after(&self, position: Seq) -> usize {
+        let after = |i: usize| self.entries[i].seq > position;
+        let (mut low, mut high) = (0, self.entries.len());
+        let mut step = 1;
+        while step <= high {
+            let probe = high - step;
+            if !after(probe) {
+                low = probe + 1;
+                break;
+            }
+            high = probe;
+            step *= 2;
+        }
+        // Every entry before `low` is at or before `position`, every one from `high` after.
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if after(mid) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        low
+    }
+
     /// The log part of [`walk`](Self::walk): from the cursor's position on, until the batch
     /// is full or the head is reached.
     fn walk_log(
@@ -240,7 +272,7 @@ impl Timeline {
         batch: &mut Batch,
         suppress: impl Fn(SocketAddr) -> bool,
     ) {
-        let start = self.entries.partition_point(|e| e.seq <= cursor.position);
+        let start = self.first_after(cursor.position);
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind() {
                 Kind::Add { dropped_at } => {
@@ -360,6 +392,7 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    #[inline]
     pub(crate) fn reset(&mut self, max_added: usize, max_dropped: usize) {
         self.added.clear();
         self.dropped.clear();
