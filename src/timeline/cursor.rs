@@ -307,6 +307,7 @@ impl Compactor {
     /// Compacts `timeline` if that pays off, keeping what any of the `count` cursors still
     /// needs. The count comes separately so that deciding not to compact (the usual case)
     /// costs nothing per cursor.
+    #[inline]
     pub(crate) fn run<'c, I: Iterator<Item = &'c Cursor>>(
         &mut self,
         timeline: &mut Timeline,

@@ -14,9 +14,12 @@ use std::net::SocketAddr;
 use crate::grow::GrowByEighth;
 use crate::peer::{Peer, PeerFlags};
 
+mod batch;
 mod cursor;
 mod key;
 
+pub(crate) use batch::Batch;
+use batch::Shared;
 pub(crate) use cursor::{Compactor, Cursor};
 use key::LiveKey;
 
@@ -235,6 +238,17 @@ impl Timeline {
         cursor.forget_walked_runs();
     }
 
+    /// [`first_after`](Self::first_after), or what the walk before found for the same
+    /// position of the same log.
+    fn start_of(&self, position: Seq, shared: &mut Shared) -> usize {
+        shared.sync(self.head, self.entries.len());
+        shared.start(position).unwrap_or_else(|| {
+            let start = self.first_after(position);
+            shared.remember_start(position, start);
+            start
+        })
+    }
+
     /// The index of the first entry after seq `position`. Searched from the head back, in
     /// steps that double, then by halves: most cursors walk from just behind the head (a
     /// frame per change), and then this costs a few reads, where a search of the whole log
@@ -270,21 +284,26 @@ impl Timeline {
         &self,
         cursor: &mut Cursor,
         batch: &mut Batch,
-        suppress: impl Fn(SocketAddr) -> bool,
+        suppress: &impl Fn(SocketAddr) -> bool,
     ) {
-        let start = self.first_after(cursor.position);
+        let start = self.start_of(cursor.position, &mut batch.shared);
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind() {
                 Kind::Add { dropped_at } => {
-                    walk_add(entry, dropped_at, self.head, cursor, batch, &suppress)
+                    walk_add(entry, dropped_at, self.head, cursor, batch, suppress)
                 }
                 Kind::Drop { add_seq } => {
                     // Connected again since (a later add): the drop would be stale news.
                     // Asked only of a drop no earlier rule skips: a cursor catching up walks
                     // many drops of pairs it never heard of, and each ask is a map descent.
-                    let back = || {
-                        self.live_entry(entry.addr)
-                            .is_some_and(|(s, _)| s > entry.seq)
+                    let back = |shared: &mut Shared| {
+                        shared.back(entry.seq).unwrap_or_else(|| {
+                            let back = self
+                                .live_entry(entry.addr)
+                                .is_some_and(|(s, _)| s > entry.seq);
+                            shared.remember_back(entry.seq, back);
+                            back
+                        })
                     };
                     let consumed = walk_drop(entry, add_seq, back, cursor, batch);
                     if consumed {
@@ -303,14 +322,16 @@ impl Timeline {
 }
 
 /// Puts an add into the batch unless a rule says otherwise; false if the batch is full.
-/// `head` is the log's head.
+/// `head` is the log's head. Always inlined: it runs once per add walked, and a call (with
+/// the echo rule inlined into it) cost more than its early returns.
+#[inline(always)]
 fn walk_add(
     entry: &Entry,
     dropped_at: Option<Seq>,
     head: Seq,
     cursor: &mut Cursor,
     batch: &mut Batch,
-    suppress: impl Fn(SocketAddr) -> bool,
+    suppress: &impl Fn(SocketAddr) -> bool,
 ) -> bool {
     // Came and went before this connection attached: never its news.
     if dropped_at.is_some_and(|d| d < cursor.attached_at) {
@@ -331,7 +352,7 @@ fn walk_add(
         return true;
     }
     // Held back: a peer the echo rule keeps from this remote.
-    if suppress(entry.addr) {
+    if (*suppress)(entry.addr) {
         cursor.suppress(entry.addr);
         return true;
     }
@@ -352,7 +373,7 @@ fn walk_add(
 fn walk_drop(
     entry: &Entry,
     add_seq: Seq,
-    back: impl FnOnce() -> bool,
+    back: impl FnOnce(&mut Shared) -> bool,
     cursor: &mut Cursor,
     batch: &mut Batch,
 ) -> bool {
@@ -366,7 +387,7 @@ fn walk_drop(
     }
     // The peer is connected again: skip this drop and the add that brought it back, so no
     // frame drops a live peer (the drop and re-add may fall in different frames).
-    if back() {
+    if back(&mut batch.shared) {
         cursor.note_returning(entry.addr);
         return true;
     }
@@ -380,37 +401,6 @@ fn walk_drop(
     }
     batch.dropped.push(entry.addr);
     true
-}
-
-/// One frame's worth of entries, with its limits; reused between frames.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub(crate) added: Vec<Peer>,
-    pub(crate) dropped: Vec<SocketAddr>,
-    pub(crate) max_added: usize,
-    pub(crate) max_dropped: usize,
-}
-
-impl Batch {
-    #[inline]
-    pub(crate) fn reset(&mut self, max_added: usize, max_dropped: usize) {
-        self.added.clear();
-        self.dropped.clear();
-        // Exactly the room a frame may need, not the next power of two: a `Swarm` keeps
-        // this between frames.
-        self.added.reserve_exact(max_added);
-        self.max_added = max_added;
-        self.max_dropped = max_dropped;
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.dropped.is_empty()
-    }
-
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.added.capacity() * std::mem::size_of::<Peer>()
-            + self.dropped.capacity() * std::mem::size_of::<SocketAddr>()
-    }
 }
 
 #[cfg(test)]
