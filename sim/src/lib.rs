@@ -15,6 +15,7 @@ pub mod report;
 pub mod rng;
 pub mod sched;
 mod settle;
+pub mod shard;
 pub mod trace;
 pub mod world;
 

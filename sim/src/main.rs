@@ -55,6 +55,10 @@ struct Args {
     /// Nodes whose known set is tracked (default: all up to 10,000 nodes, else 1,000).
     #[arg(long)]
     sample: Option<u32>,
+    /// Threads (and shards of nodes) to run on; the run and its `trace_hash` are the same
+    /// for any value. Default: the machine's cores, at most 8.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Where `summary.json`, `convergence.svg` and `attack.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
@@ -86,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let started = Instant::now();
     bar.set_message("building the swarm");
-    let mut world = World::new(params);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let mut world = World::with_threads(params, threads);
     bar.set_message("");
     world.run(|m| bar.set_position(u64::from(m)));
     let wall = started.elapsed().as_secs_f64();
