@@ -53,6 +53,12 @@ pub struct Summary {
     pub model_steady_state: Option<f64>,
     /// Heap bytes at the end, as the counting allocator saw them.
     pub heap_bytes: u64,
+    /// Threads the shards ran on.
+    pub threads: u32,
+    /// CPU seconds (user + system) of each of the process's threads, busiest first (from
+    /// procfs; empty where there is none): on an idle machine the wall time is at least the
+    /// first, and close to it when the shards' windows balance.
+    pub thread_cpu_seconds: Vec<f64>,
     /// The most heap bytes live at any time of the run (the caller measures it); 0 if not
     /// measured.
     pub peak_heap_bytes: u64,
@@ -104,6 +110,8 @@ impl Summary {
             swarm_heap_bytes: world.nodes().map(|n| n.swarm.heap_bytes() as u64).sum(),
             book_heap_bytes: 0,
             peak_heap_bytes: 0,
+            threads: world.threads() as u32,
+            thread_cpu_seconds: Vec::new(),
             counts: world.counts,
             params: p.clone(),
         }

@@ -8,6 +8,7 @@
 //! [`MIN_LATENCY`] at a time in parallel; events that touch two nodes at once are the
 //! world's, between windows ([`crate::links`]).
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use ut_pex::handshake::HandshakeBuilder;
@@ -254,6 +255,11 @@ impl World {
         self.trace.hex()
     }
 
+    /// Threads (and shards) it runs on.
+    pub fn threads(&self) -> usize {
+        self.shards.len()
+    }
+
     /// Honest nodes whose known set is tracked.
     pub fn sampled_nodes(&self) -> u32 {
         self.sampled_count
@@ -265,14 +271,8 @@ impl World {
     }
 
     /// Runs every event up to the last protocol minute; `progress` hears each minute.
-    pub fn run(&mut self, progress: impl FnMut(u32) + Send) {
-        match self.pool.take() {
-            Some(pool) => {
-                pool.install(|| self.run_windows(progress));
-                self.pool = Some(pool);
-            }
-            None => self.run_windows(progress),
-        }
+    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
+        self.run_windows(&mut progress);
         self.counts = self.total_counts();
     }
 
@@ -330,11 +330,19 @@ impl World {
         let env = &self.env;
         let work: usize = self.shards.iter().map(|s| s.pending_before(bound.0)).sum();
         match &self.pool {
-            Some(pool) if work >= PARALLEL_EVENTS => pool.scope(|scope| {
-                for shard in &mut self.shards {
-                    scope.spawn(move |_| shard.run_until(env, bound));
-                }
-            }),
+            Some(pool) if work >= PARALLEL_EVENTS => {
+                // One shard per pool thread: a scope's jobs would mostly run on the thread
+                // that spawned them before a sleeping one woke to steal them.
+                let shards: Vec<Mutex<&mut Shard>> =
+                    self.shards.iter_mut().map(Mutex::new).collect();
+                pool.broadcast(|ctx| {
+                    if let Some(shard) = shards.get(ctx.index()) {
+                        if let Ok(mut shard) = shard.lock() {
+                            shard.run_until(env, bound);
+                        }
+                    }
+                });
+            }
             _ => {
                 for shard in &mut self.shards {
                     shard.run_until(env, bound);
