@@ -21,7 +21,7 @@ use crate::sched::Queue;
 use crate::trace::Trace;
 use crate::world::{Counts, Ev};
 
-/// The shortest one-way latency of any link (see [`crate::world::link_latency`]).
+/// The shortest one-way latency of any link (5 ms, the low end of `link_latency`).
 pub const MIN_LATENCY: u64 = 5_000_000;
 /// The pusher of the world's own events in [`seq`] (above every uid).
 pub const WORLD: u32 = (1 << 23) - 1;

@@ -6,7 +6,7 @@
 //! their next wake-up queued. That is the whole host loop a real client runs, with the
 //! network and the clock simulated. The nodes are split into shards that run a window of
 //! [`MIN_LATENCY`] at a time in parallel; events that touch two nodes at once are the
-//! world's, between windows ([`crate::links`]).
+//! world's, between windows (`links.rs`).
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -576,5 +576,14 @@ mod tests {
     #[test]
     fn events_stay_small() {
         assert!(std::mem::size_of::<super::Ev>() <= 24);
+    }
+
+    /// The shards' windows are only independent if no link is faster than their length.
+    #[test]
+    fn no_link_is_faster_than_a_window() {
+        let fastest = (0..100_000u64)
+            .map(|i| super::link_latency(7, i, i.wrapping_mul(2_654_435_761) % 1_000_003))
+            .min();
+        assert!(fastest >= Some(crate::shard::MIN_LATENCY));
     }
 }
