@@ -5,10 +5,9 @@
 //! latency), their events fed to their dial policy and known sets, their dials sent, and
 //! their next wake-up queued. That is the whole host loop a real client runs, with the
 //! network and the clock simulated. The nodes are split into shards that run a window of
-//! [`MIN_LATENCY`] at a time in parallel; events that touch two nodes at once are the
+//! [`crate::shard::MIN_LATENCY`] at a time in parallel; events that touch two nodes at once are the
 //! world's, between windows (`links.rs`).
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use ut_pex::handshake::HandshakeBuilder;
@@ -16,12 +15,13 @@ use ut_pex::{BookConfig, Config, PeerBook, Swarm};
 
 use crate::addr::{MAX_UIDS, PORT};
 use crate::bits::Bits;
+pub use crate::counts::Counts;
 use crate::dialer::{Dialer, Naive};
 use crate::node::{Kind, Node};
 use crate::params::{Params, Policy, Topology};
 use crate::rng::{mix, Rng};
 use crate::sched::Queue;
-use crate::shard::{seq, Env, Key, Shard, TraceEntry, MIN_LATENCY, WORLD};
+use crate::shard::{seq, Env, Key, Shard, TraceEntry, WORLD};
 use crate::trace::Trace;
 
 /// Nanoseconds per protocol second and minute.
@@ -35,10 +35,6 @@ pub const MAX_HALF_OPEN: u32 = 16;
 /// An attacker sends its forged list on every connection this often (just over BEP 11's
 /// minute, so receivers' flood limits never cut it off).
 pub const ATTACK_INTERVAL: u64 = 65 * SECOND;
-/// A window runs its shards on threads when it holds at least this many events: below it,
-/// handing work to another thread costs more than it saves.
-const PARALLEL_EVENTS: usize = 8;
-
 /// What can happen.
 #[derive(Clone, Copy, Debug)]
 pub enum Ev {
@@ -84,50 +80,6 @@ pub enum Ev {
     Attack(u32),
 }
 
-/// What a run counts.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub struct Counts {
-    /// ut_pex frames the honest nodes' `Swarm`s sent.
-    pub frames: u64,
-    /// Their bytes on the wire.
-    pub bytes: u64,
-    /// The largest of them.
-    pub max_frame_bytes: u64,
-    /// Dials sent.
-    pub dials: u64,
-    /// Dials to the victim's IP.
-    pub victim_dials: u64,
-    /// Dials that failed (refused, timed out).
-    pub dial_failures: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// Connections closed (by churn).
-    pub disconnections: u64,
-    /// Forged messages the attackers sent (one per connection per announcement).
-    pub attacker_messages: u64,
-    /// Messages a receiving `Swarm` refused.
-    pub message_errors: u64,
-    /// Nodes that joined after the start.
-    pub joins: u64,
-}
-
-impl Counts {
-    /// Adds `other`'s counts (the largest frame is the larger one).
-    fn add(&mut self, other: &Counts) {
-        self.frames += other.frames;
-        self.bytes += other.bytes;
-        self.max_frame_bytes = self.max_frame_bytes.max(other.max_frame_bytes);
-        self.dials += other.dials;
-        self.victim_dials += other.victim_dials;
-        self.dial_failures += other.dial_failures;
-        self.connections += other.connections;
-        self.disconnections += other.disconnections;
-        self.attacker_messages += other.attacker_messages;
-        self.message_errors += other.message_errors;
-        self.joins += other.joins;
-    }
-}
-
 /// The simulation.
 #[derive(Debug)]
 pub struct World {
@@ -140,10 +92,10 @@ pub struct World {
     /// The world's own events: dials' arrivals, sessions' ends, attacks, minutes.
     pub(crate) main: Queue<Ev>,
     /// Events the world pushed, for their `seq`.
-    pushes: u32,
+    pub(crate) pushes: u32,
     pub(crate) now: u64,
     /// The key of the world's event being handled.
-    event: Key,
+    pub(crate) event: Key,
     /// Connections decided in this window and not yet opened: (dialler, acceptor).
     pub(crate) opening: Vec<(u32, u32)>,
     /// Honest live uids.
@@ -155,11 +107,11 @@ pub struct World {
     pub(crate) rng: Rng,
     pub(crate) trace: Trace,
     /// The shards' trace entries of one window, being put in key order.
-    entries: Vec<TraceEntry>,
+    pub(crate) entries: Vec<TraceEntry>,
     pub(crate) attack_counter: u64,
     /// What the world's own events counted (the shards count the rest).
     pub(crate) own: Counts,
-    pool: Option<rayon::ThreadPool>,
+    pub(crate) pool: Option<rayon::ThreadPool>,
     /// The counters of the run (all of them once [`World::run`] returns).
     pub counts: Counts,
     /// Known fraction at each minute so far.
@@ -186,16 +138,8 @@ impl World {
             .extension("ut_pex", config.get_local_extension_id())
             .listen_port(PORT)
             .build();
-        let total = (p.nodes + p.attackers) as usize;
-        let mut sample_of_slot = vec![false; total];
-        let step = (p.nodes / p.sample.clamp(1, p.nodes.max(1))).max(1);
-        let sampled: Vec<usize> = (0..p.nodes as usize)
-            .step_by(step as usize)
-            .take(p.sample as usize)
-            .collect();
-        for &s in &sampled {
-            sample_of_slot[s] = true;
-        }
+        let sample_of_slot = sample_slots(&p);
+        let sampled_count = sample_of_slot.iter().filter(|&&s| s).count() as u32;
         let shards = (0..threads)
             .map(|index| Shard {
                 index,
@@ -230,7 +174,7 @@ impl World {
             live: Bits::default(),
             live_count: 0,
             sample_of_slot,
-            sampled_count: sampled.len() as u32,
+            sampled_count,
             trace: Trace::default(),
             entries: Vec::new(),
             attack_counter: 0,
@@ -270,142 +214,6 @@ impl World {
         (0..self.slots).map(|s| self.node(s))
     }
 
-    /// Runs every event up to the last protocol minute; `progress` hears each minute.
-    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
-        self.run_windows(&mut progress);
-        self.counts = self.total_counts();
-    }
-
-    /// The loop: the world's next event when it is the earliest of all; else the window of
-    /// [`MIN_LATENCY`] from the earliest event, up to the world's next event that is not a
-    /// dial (the dials in it are decided first, see [`World::dial_arrives`]).
-    fn run_windows(&mut self, mut progress: impl FnMut(u32)) {
-        loop {
-            let shard_head = self
-                .shards
-                .iter_mut()
-                .filter_map(|s| s.queue.peek().map(|(k, _)| k))
-                .min();
-            let main_head = self
-                .main
-                .peek()
-                .map(|(k, e)| (k, matches!(e, Ev::Dial { .. })));
-            let Some(first) = [shard_head, main_head.map(|(k, _)| k)]
-                .into_iter()
-                .flatten()
-                .min()
-            else {
-                return;
-            };
-            if let Some((key, false)) = main_head.filter(|&(k, _)| k == first) {
-                let Some((_, event)) = self.main.pop() else {
-                    return;
-                };
-                if self.handle(key, event, &mut progress) {
-                    return;
-                }
-                self.end_of_step();
-                continue;
-            }
-            let mut bound = (first.0 + MIN_LATENCY, 0);
-            self.opening.clear();
-            while let Some((key, dial)) = self.main.peek().map(|(k, e)| (k, *e)) {
-                if key >= bound {
-                    break;
-                }
-                let Ev::Dial { from, addr } = dial else {
-                    bound = key;
-                    break;
-                };
-                self.main.pop();
-                self.dial_arrives(key, from, addr);
-            }
-            self.run_shards(bound);
-            self.end_of_step();
-        }
-    }
-
-    /// Every shard handles its events below `bound`, on the pool if there is enough work.
-    fn run_shards(&mut self, bound: Key) {
-        let env = &self.env;
-        let work: usize = self.shards.iter().map(|s| s.pending_before(bound.0)).sum();
-        match &self.pool {
-            Some(pool) if work >= PARALLEL_EVENTS => {
-                // One shard per pool thread: a scope's jobs would mostly run on the thread
-                // that spawned them before a sleeping one woke to steal them.
-                let shards: Vec<Mutex<&mut Shard>> =
-                    self.shards.iter_mut().map(Mutex::new).collect();
-                pool.broadcast(|ctx| {
-                    if let Some(shard) = shards.get(ctx.index()) {
-                        if let Ok(mut shard) = shard.lock() {
-                            shard.run_until(env, bound);
-                        }
-                    }
-                });
-            }
-            _ => {
-                for shard in &mut self.shards {
-                    shard.run_until(env, bound);
-                }
-            }
-        }
-    }
-
-    /// After a window or a world's event: what the shards sent each other goes to its queue,
-    /// and what they traced into the run's hash, in key order.
-    fn end_of_step(&mut self) {
-        for i in 0..self.shards.len() {
-            let mut out = std::mem::take(&mut self.shards[i].out);
-            for o in out.drain(..) {
-                match o.event {
-                    Ev::Deliver { to, from, .. } => {
-                        let Some(slot) = self.env.slot(to) else {
-                            continue;
-                        };
-                        let shard = &mut self.shards[self.env.place(slot).0];
-                        let payload = shard.payloads.put(o.payload.unwrap_or_default());
-                        shard
-                            .queue
-                            .push(o.at, o.seq, Ev::Deliver { to, from, payload });
-                    }
-                    event => self.main.push(o.at, o.seq, event),
-                }
-            }
-            self.shards[i].out = out;
-            self.entries.append(&mut self.shards[i].trace);
-        }
-        // Stable: one node's entries of one event come from one shard, in their order.
-        self.entries.sort_by_key(|e| (e.key, e.uid));
-        for e in self.entries.drain(..) {
-            self.trace.fold(e.key.0, e.key.1, e.uid, &e.digest);
-        }
-    }
-
-    /// A world's event; true when the run is over.
-    fn handle(&mut self, key: Key, event: Ev, progress: &mut impl FnMut(u32)) -> bool {
-        self.now = key.0;
-        self.event = key;
-        for shard in &mut self.shards {
-            shard.now = key.0;
-            shard.event = key;
-        }
-        match event {
-            Ev::Minute(m) => {
-                self.measure();
-                progress(m);
-                if m >= self.env.p.minutes {
-                    return true;
-                }
-                let seq = self.next_seq();
-                self.main.push(key.0 + MINUTE, seq, Ev::Minute(m + 1));
-            }
-            Ev::Leave(uid) => self.leave(uid),
-            Ev::Attack(uid) => self.attack(uid),
-            _ => {}
-        }
-        false
-    }
-
     /// The next `seq` of the world's own pushes.
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.pushes = self.pushes.wrapping_add(1);
@@ -433,7 +241,7 @@ impl World {
         shard.settle(&self.env, local);
     }
 
-    fn total_counts(&self) -> Counts {
+    pub(crate) fn total_counts(&self) -> Counts {
         let mut total = self.own;
         for shard in &self.shards {
             total.add(&shard.counts);
@@ -544,7 +352,7 @@ impl World {
 
     /// The mean over sampled live honest nodes of the share of the other live honest nodes
     /// they know, summed in slot order (so the same on any number of shards).
-    fn measure(&mut self) {
+    pub(crate) fn measure(&mut self) {
         let others = self.live_count.saturating_sub(1).max(1) as f64;
         let mut sum = 0.0;
         let mut n = 0u64;
@@ -561,6 +369,20 @@ impl World {
         let ends: usize = self.nodes().map(|n| n.links.len()).sum();
         self.links_curve.push(ends as u64 / 2);
     }
+}
+
+/// slot → whether its node's known set is tracked: every `step`-th honest slot, `sample` of
+/// them.
+fn sample_slots(p: &Params) -> Vec<bool> {
+    let mut sampled = vec![false; (p.nodes + p.attackers) as usize];
+    let step = (p.nodes / p.sample.clamp(1, p.nodes.max(1))).max(1);
+    for s in (0..p.nodes as usize)
+        .step_by(step as usize)
+        .take(p.sample as usize)
+    {
+        sampled[s] = true;
+    }
+    sampled
 }
 
 /// One-way latency between two endpoints: 5–100 ms, fixed per pair and seed.
