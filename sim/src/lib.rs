@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod bits;
+mod counts;
 pub mod dialer;
 mod links;
 pub mod model;
@@ -13,8 +14,10 @@ pub mod params;
 pub mod payloads;
 pub mod report;
 pub mod rng;
+mod run;
 pub mod sched;
 mod settle;
+pub mod shard;
 pub mod trace;
 pub mod world;
 

@@ -31,6 +31,22 @@ fn same_arguments_same_trace() {
     assert_ne!(a.trace_hash(), c.trace_hash());
 }
 
+/// The nodes split into shards on threads make the same run, event for event: the trace, the
+/// counters and the known fractions do not depend on the thread count.
+#[test]
+fn threads_do_not_change_the_run() {
+    let one = run(small(1));
+    for threads in [2, 3] {
+        let mut world = World::with_threads(small(1), threads);
+        world.run(|_| {});
+        assert_eq!(world.trace_hash(), one.trace_hash(), "{threads} threads");
+        assert_eq!(world.known_fraction, one.known_fraction);
+        assert_eq!(world.counts.frames, one.counts.frames);
+        assert_eq!(world.counts.dials, one.counts.dials);
+        assert_eq!(world.counts.joins, one.counts.joins);
+    }
+}
+
 /// A static overlay knows, from its first minute on, what the model says one interval
 /// teaches: K₁/N within 5 %.
 #[test]
