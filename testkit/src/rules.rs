@@ -69,6 +69,9 @@ pub struct WireRules {
     pub frames: u64,
     /// The protocol time of the last frame: the latest instant seen when it was polled.
     pub last_frame_at: Option<Instant>,
+    /// The addresses of the frame being checked (cleared as each check starts): kept only
+    /// so that its table is allocated once per connection, not grown anew for every frame.
+    in_frame: AddrSet,
 }
 
 impl WireRules {
@@ -83,6 +86,7 @@ impl WireRules {
             advertised: AddrSet::default(),
             frames: 0,
             last_frame_at: None,
+            in_frame: AddrSet::default(),
         }
     }
 
@@ -149,7 +153,8 @@ impl WireRules {
             self.limits.per_frame <= MAX_PEERS_PER_MESSAGE,
             "per-frame limit above BEP 11's 50"
         );
-        let mut in_frame = AddrSet::default();
+        let in_frame = &mut self.in_frame;
+        in_frame.clear();
         for peer in message.added() {
             let addr = peer.addr;
             ensure!(!is_mapped(addr), "{addr} sent as IPv4-mapped IPv6");
