@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod bits;
+pub mod crawler;
 pub mod dialer;
 mod links;
 pub mod model;

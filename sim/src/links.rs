@@ -7,7 +7,9 @@ use ut_pex::{Direction, DisconnectReason, PeerFlags};
 use crate::addr::{node_addr, pack, unpack, VICTIM};
 use crate::node::{Kind, Link};
 use crate::params::Topology;
-use crate::world::{Ev, World, CONNECT_TIMEOUT, MAX_HALF_OPEN};
+#[cfg(doc)]
+use crate::world::MAX_HALF_OPEN;
+use crate::world::{Ev, World, CONNECT_TIMEOUT};
 
 impl World {
     /// The joiner in `slot` hears of `bootstrap` random other nodes (honest or not), as a
@@ -27,16 +29,16 @@ impl World {
     }
 
     /// Sends what dials the node in `slot` may: up to `degree` connections, at most
-    /// [`MAX_HALF_OPEN`] in flight.
+    /// [`MAX_HALF_OPEN`] in flight (the crawler: [`World::dial_limits`]).
     pub(crate) fn try_dials(&mut self, slot: usize) {
         if self.p.topology == Topology::Static {
             return;
         }
         let now = self.instant();
-        let degree = self.p.degree as usize;
+        let (degree, half_open) = self.dial_limits(slot);
         loop {
             let node = &mut self.nodes[slot];
-            if node.busy() >= degree || node.in_flight >= MAX_HALF_OPEN {
+            if node.busy() >= degree || node.in_flight >= half_open {
                 return;
             }
             let Some(addr) = node.dialer.next(now) else {
@@ -86,7 +88,8 @@ impl World {
             return self.queue.push(at, timeout);
         };
         let to = &self.nodes[to_slot];
-        if to.links.len() >= self.p.accept_cap() || self.nodes[from_slot].linked_to(to.uid) {
+        if to.links.len() >= self.accept_cap_of(to_slot) || self.nodes[from_slot].linked_to(to.uid)
+        {
             return self.dial_failed(from, addr);
         }
         let node = &mut self.nodes[from_slot];

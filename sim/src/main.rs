@@ -55,6 +55,14 @@ struct Args {
     /// Nodes whose known set is tracked (default: all up to 10,000 nodes, else 1,000).
     #[arg(long)]
     sample: Option<u32>,
+    /// Add a measurement node: a PEX-only, connection-greedy crawler that joins late with only
+    /// a tracker answer and dials every address it learns (see `docs/sim.md`, "Against the
+    /// field measurements").
+    #[arg(long)]
+    crawler: bool,
+    /// The protocol minute the crawler joins at.
+    #[arg(long, default_value_t = 1)]
+    crawler_join: u32,
     /// Where `summary.json`, `convergence.svg` and `attack.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
@@ -64,6 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if args.nodes < 2 || args.degree == 0 || !(0.0..=1.0).contains(&args.unreachable) {
         return Err("need --nodes ≥ 2, --degree ≥ 1 and --unreachable in [0, 1]".into());
+    }
+    if args.crawler && args.topology == Topology::Static {
+        return Err("--crawler dials what it learns: it needs --topology dial".into());
     }
     let mut params = Params::new(args.nodes);
     params.minutes = args.minutes;
@@ -79,6 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(sample) = args.sample {
         params.sample = sample.clamp(1, args.nodes);
     }
+    params.crawler_join = args.crawler.then_some(args.crawler_join);
 
     let bar = ProgressBar::new(u64::from(params.minutes));
     bar.set_style(ProgressStyle::with_template(
@@ -123,6 +135,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.victim_dials,
         summary.trace_hash,
     );
+    if let Some(c) = &summary.crawler {
+        let last = |v: &[f64]| 100.0 * v.last().copied().unwrap_or(0.0);
+        eprintln!(
+            "crawler (joined at minute {}): knows {:.1} %, connected to {:.1} %, \
+             observer coverage {:.1} %, {} PEX sources",
+            c.crawler_join_minute,
+            last(&c.crawler_known_fraction),
+            last(&c.crawler_connected_fraction),
+            last(&c.observer_coverage),
+            c.crawler_pex_sources.last().copied().unwrap_or(0),
+        );
+    }
     Ok(())
 }
 

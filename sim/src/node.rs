@@ -17,6 +17,15 @@ pub enum Kind {
     },
     /// Connects like an honest node, but its PEX frames are forged (see [`Node::attack`]).
     Attacker,
+    /// The measurement node of `--crawler` ([`crate::crawler`]): not one of the swarm.
+    Crawler,
+}
+
+impl Kind {
+    /// Whether it is one of the swarm's honest nodes (live, counted, subject to churn).
+    pub fn is_honest(self) -> bool {
+        matches!(self, Kind::Honest { .. })
+    }
 }
 
 /// A live node.

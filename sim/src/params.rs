@@ -47,6 +47,9 @@ pub struct Params {
     pub book_capacity: usize,
     /// Nodes whose known set is tracked for `known_fraction` (all of them at most).
     pub sample: u32,
+    /// The protocol minute the `--crawler` measurement node joins at; `None`: no crawler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crawler_join: Option<u32>,
 }
 
 impl Params {
@@ -69,6 +72,7 @@ impl Params {
             } else {
                 DEFAULT_SAMPLE
             },
+            crawler_join: None,
         }
     }
 

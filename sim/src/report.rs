@@ -4,6 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::crawler::CrawlerSummary;
 use crate::model;
 use crate::params::{Params, Topology};
 use crate::world::{Counts, World};
@@ -65,6 +66,9 @@ pub struct Summary {
     pub counts: Counts,
     /// The parameters.
     pub params: Params,
+    /// The `--crawler` node's curves, flattened in (absent without it).
+    #[serde(flatten)]
+    pub crawler: Option<CrawlerSummary>,
 }
 
 impl Summary {
@@ -110,6 +114,7 @@ impl Summary {
             peak_heap_bytes: 0,
             counts: world.counts.clone(),
             params: p.clone(),
+            crawler: world.crawler.as_ref().map(|c| c.summary()),
         }
     }
 }

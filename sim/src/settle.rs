@@ -62,6 +62,9 @@ impl World {
                 },
             };
             last = Some(link);
+            if self.is_crawler(slot) {
+                self.crawler_heard(link.peer, &event);
+            }
             if let Event::PeerAdded(peer) = &event {
                 if let Some(uid) = World::node_uid(peer.addr) {
                     self.learn(slot, uid);

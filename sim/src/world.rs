@@ -13,6 +13,7 @@ use ut_pex::{BookConfig, Config, ConnectionId, PeerBook, Swarm};
 
 use crate::addr::{node_of, unpack, MAX_UIDS, PORT};
 use crate::bits::Bits;
+use crate::crawler::Crawler;
 use crate::dialer::{Dialer, Naive};
 use crate::node::{Kind, Node};
 use crate::params::{Params, Policy, Topology};
@@ -130,6 +131,8 @@ pub struct World {
     pub victim_curve: Vec<u64>,
     /// Links open at each minute so far.
     pub links_curve: Vec<u64>,
+    /// The measurement node of `--crawler`, if on.
+    pub crawler: Option<Crawler>,
 }
 
 impl World {
@@ -150,6 +153,7 @@ impl World {
         for (i, &s) in sampled.iter().enumerate() {
             sample_of_slot[s] = i as u32;
         }
+        let p_crawler = p.crawler_join;
         let mut world = World {
             rng: Rng::new(p.seed, 1),
             known: vec![Bits::default(); sampled.len()],
@@ -171,6 +175,7 @@ impl World {
             known_fraction: Vec::new(),
             victim_curve: Vec::new(),
             links_curve: Vec::new(),
+            crawler: p_crawler.map(Crawler::new),
         };
         world.populate();
         world
@@ -187,6 +192,7 @@ impl World {
             self.now = at;
             if let Ev::Minute(m) = event {
                 self.measure();
+                self.crawler_minute(m);
                 progress(m);
                 if m >= self.p.minutes {
                     break;
@@ -245,7 +251,7 @@ impl World {
         assert!(uid < MAX_UIDS, "more nodes over the run than addresses");
         self.slot_of.push(slot as u32);
         let dialer = match self.p.policy {
-            Policy::Book if kind != Kind::Attacker => {
+            Policy::Book if kind.is_honest() => {
                 let config = BookConfig::default().max_candidates(self.p.book_capacity);
                 let secret = mix(self.p.seed ^ u64::from(uid).rotate_left(32)).to_le_bytes();
                 let mut secret16 = [0u8; 16];
@@ -271,14 +277,14 @@ impl World {
         } else {
             self.nodes.push(node);
         }
-        if kind != Kind::Attacker {
+        if kind.is_honest() {
             self.live.insert(uid);
             self.live_count += 1;
         }
         if let Some(k) = self.sampled(slot) {
             self.known[k] = Bits::default();
         }
-        if self.p.session_minutes > 0.0 && kind != Kind::Attacker {
+        if self.p.session_minutes > 0.0 && kind.is_honest() {
             let session = self.rng.exponential(self.p.session_minutes * MINUTE as f64);
             self.queue.push(self.now + session as u64, Ev::Leave(uid));
         }
@@ -313,6 +319,9 @@ impl World {
             if self.nodes[slot].uid != uid {
                 self.known[k].insert(uid);
             }
+        }
+        if self.crawler.is_some() {
+            self.crawler_learns(slot, uid);
         }
     }
 

@@ -47,3 +47,63 @@ fn static_overlay_matches_the_first_interval_model() {
     }
     assert_eq!(world.counts.dials, 0, "a static overlay never dials");
 }
+
+fn with_crawler() -> Params {
+    let mut p = Params::new(300);
+    p.minutes = 6;
+    p.degree = 20;
+    p.session_minutes = 20.0;
+    p.unreachable = 0.3;
+    p.crawler_join = Some(1);
+    p
+}
+
+/// The crawler's curves are a function of the arguments; being connection greedy, it ends up
+/// knowing more of the swarm than the mean node, connected to more nodes than any node may
+/// accept, and what its partners' lists name is a part of what it knows.
+#[test]
+fn crawler_is_deterministic_and_greedy() {
+    let (a, b) = (run(with_crawler()), run(with_crawler()));
+    assert_eq!(a.trace_hash(), b.trace_hash());
+    let (ca, cb) = (a.crawler.as_ref().unwrap(), b.crawler.as_ref().unwrap());
+    assert_eq!(ca.known_fraction, cb.known_fraction);
+    assert_eq!(ca.observer_coverage, cb.observer_coverage);
+    let minutes = a.known_fraction.len();
+    for curve in [
+        &ca.known_fraction,
+        &ca.connected_fraction,
+        &ca.observer_coverage,
+    ] {
+        assert_eq!(curve.len(), minutes);
+        assert!(curve.iter().all(|f| (0.0..=1.0).contains(f)), "{curve:?}");
+    }
+    assert_eq!(ca.known_fraction[0], 0.0, "it has not joined at minute 0");
+    let last = minutes - 1;
+    let (known, node_known) = (ca.known_fraction[last], a.known_fraction[last]);
+    assert!(
+        known > node_known,
+        "crawler {known:.3}, a node {node_known:.3}"
+    );
+    let connected = ca.connected_fraction[last] * 300.0;
+    let cap = with_crawler().accept_cap() as f64;
+    assert!(
+        connected > cap,
+        "crawler connected to {connected}, a node at most {cap}"
+    );
+    for (o, k) in ca.observer_coverage.iter().zip(&ca.known_fraction) {
+        assert!(o <= k, "observer {o} above known {k}");
+    }
+    assert!(ca.observer_coverage[last] > 0.5 * known);
+    assert!(*ca.pex_sources.last().unwrap() > 0);
+}
+
+/// Without `--crawler` the summary says nothing of one.
+#[test]
+fn no_crawler_no_crawler_fields() {
+    let mut p = small(1);
+    p.minutes = 2;
+    let world = run(p);
+    assert!(world.crawler.is_none());
+    let json = serde_json::to_string(&pex_sim::Summary::of(&world, 1.0, 0, 0)).unwrap();
+    assert!(!json.contains("crawler") && !json.contains("observer_coverage"));
+}
