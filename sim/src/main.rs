@@ -63,7 +63,7 @@ struct Args {
     /// The protocol minute the crawler joins at.
     #[arg(long, default_value_t = 1)]
     crawler_join: u32,
-    /// Where `summary.json`, `convergence.svg` and `attack.svg` go.
+    /// Where `summary.json`, `convergence.svg`, `attack.svg` and `crawler.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
 }
@@ -118,6 +118,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(args.out.join("summary.json"), json + "\n")?;
     report::plot_convergence(&summary, &args.out.join("convergence.svg"))?;
+    if summary.crawler.is_some() {
+        report::plot_crawler(&summary, &args.out.join("crawler.svg"))?;
+    }
     if summary.params.attackers > 0 {
         report::plot_attack(&world, &args.out.join("attack.svg"))?;
     }

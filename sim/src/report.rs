@@ -167,6 +167,42 @@ pub fn plot_convergence(summary: &Summary, path: &Path) -> Result<(), Box<dyn st
     )
 }
 
+/// `crawler.svg`: what the `--crawler` node knows, is connected to and sees in its partners'
+/// lists, against what the mean node knows, per protocol minute.
+pub fn plot_crawler(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(c) = &summary.crawler else {
+        return Ok(());
+    };
+    let curves = [
+        (
+            "crawler knows".to_string(),
+            c.crawler_known_fraction.clone(),
+            BLUE,
+        ),
+        (
+            "crawler connected".to_string(),
+            c.crawler_connected_fraction.clone(),
+            RED,
+        ),
+        (
+            "observer coverage".to_string(),
+            c.observer_coverage.clone(),
+            GREEN,
+        ),
+        (
+            "mean node knows".to_string(),
+            summary.known_fraction.clone(),
+            BLACK,
+        ),
+    ];
+    let caption = format!(
+        "PEX crawler, {} nodes, {:.0} % unreachable",
+        summary.nodes,
+        100.0 * summary.params.unreachable
+    );
+    line_plot(path, &caption, "share of live nodes", 1.05, &curves)
+}
+
 /// `attack.svg`: the victim's dials, cumulative, per protocol minute.
 pub fn plot_attack(world: &World, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let curve: Vec<f64> = world.victim_curve.iter().map(|&v| v as f64).collect();
