@@ -1,5 +1,5 @@
 //! The measurement node of `--crawler`: a PEX-only client that joins late, knows only its
-//! tracker answer, and is *connection greedy* like the crawlers of `pex-scale.md` §1.2–1.3:
+//! tracker answer (`--crawler-bootstrap` nodes, once), and is *connection greedy* like the crawlers of `pex-scale.md` §1.2–1.3:
 //! it dials every address it learns, once, in the order learned (the naive policy), with no
 //! limit on its connections, and accepts every incoming one. It runs the crate's own `Swarm`
 //! like any node (it sends PEX too), but it is not one of the swarm's honest nodes: it never
@@ -172,7 +172,8 @@ impl World {
             c.slot = Some(slot);
         }
         self.spawn(slot, Kind::Crawler);
-        self.bootstrap(slot);
+        let count = self.p.crawler.map_or(0, |c| c.bootstrap);
+        self.tracker_answer(slot, count);
         self.settle(slot);
     }
 }

@@ -15,9 +15,14 @@ impl World {
     /// The joiner in `slot` hears of `bootstrap` random other nodes (honest or not), as a
     /// tracker would answer.
     pub(crate) fn bootstrap(&mut self, slot: usize) {
+        self.tracker_answer(slot, self.p.bootstrap);
+    }
+
+    /// The node in `slot` hears of `count` random other nodes.
+    pub(crate) fn tracker_answer(&mut self, slot: usize, count: u32) {
         let total = self.nodes.len() as u64;
         let now = self.instant();
-        for _ in 0..self.p.bootstrap {
+        for _ in 0..count {
             let other = self.rng.below(total) as usize;
             if other == slot {
                 continue;

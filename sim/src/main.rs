@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use pex_sim::params::CrawlerParams;
 use pex_sim::{report, Params, Policy, Summary, Topology, World};
 
 // Counts heap bytes, so the summary can say where the memory goes.
@@ -63,6 +64,9 @@ struct Args {
     /// The protocol minute the crawler joins at.
     #[arg(long, default_value_t = 1)]
     crawler_join: u32,
+    /// Nodes in the crawler's one tracker answer (a tracker's usual answer is 50).
+    #[arg(long, default_value_t = 50)]
+    crawler_bootstrap: u32,
     /// Where `summary.json`, `convergence.svg`, `attack.svg` and `crawler.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
@@ -90,7 +94,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(sample) = args.sample {
         params.sample = sample.clamp(1, args.nodes);
     }
-    params.crawler_join = args.crawler.then_some(args.crawler_join);
+    params.crawler = args.crawler.then_some(CrawlerParams {
+        join_minute: args.crawler_join,
+        bootstrap: args.crawler_bootstrap,
+    });
 
     let bar = ProgressBar::new(u64::from(params.minutes));
     bar.set_style(ProgressStyle::with_template(

@@ -153,7 +153,7 @@ impl World {
         for (i, &s) in sampled.iter().enumerate() {
             sample_of_slot[s] = i as u32;
         }
-        let p_crawler = p.crawler_join;
+        let p_crawler = p.crawler.map(|c| c.join_minute);
         let mut world = World {
             rng: Rng::new(p.seed, 1),
             known: vec![Bits::default(); sampled.len()],

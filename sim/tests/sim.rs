@@ -1,6 +1,7 @@
 //! The simulator's promises: a run is a function of its arguments, and the static overlay
 //! matches the model of `pex-scale.md` §3.2.
 
+use pex_sim::params::CrawlerParams;
 use pex_sim::{model, Params, Topology, World};
 
 fn run(p: Params) -> World {
@@ -53,8 +54,8 @@ fn with_crawler() -> Params {
     p.minutes = 6;
     p.degree = 20;
     p.session_minutes = 20.0;
-    p.unreachable = 0.3;
-    p.crawler_join = Some(1);
+    p.unreachable = 0.1;
+    p.crawler = Some(CrawlerParams::at(1));
     p
 }
 
