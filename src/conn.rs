@@ -68,11 +68,13 @@ impl Conn {
     /// Whether PEX is on for this remote: a non-zero `ut_pex` id (BEP 10: "0 is used to turn
     /// off an extension"), and not a private torrent (BEP 27 names PEX among the ways that
     /// subvert "the tracker's access control").
+    #[inline]
     pub(crate) fn is_enabled(&self, config: &Config) -> bool {
         self.remote_id != 0 && !config.private
     }
 
     /// Whether this connection may send frames now: enabled and started.
+    #[inline]
     pub(crate) fn can_send(&self, config: &Config) -> bool {
         self.started && self.is_enabled(config)
     }
@@ -81,6 +83,7 @@ impl Conn {
     ///
     /// BEP 11: "Clients must batch updates to send no more than 1 PEX message per minute":
     /// news waits for `last_send + send_interval`; the first frame goes out at once.
+    #[inline]
     pub(crate) fn next(&self, timeline: &Timeline, config: &Config, now: Instant) -> Next {
         if !self.can_send(config) {
             return Next::Never;

@@ -18,6 +18,7 @@ pub(crate) trait GrowByEighth {
 }
 
 impl<T> GrowByEighth for Vec<T> {
+    #[inline]
     fn reserve_one(&mut self) {
         if self.len() == self.capacity() {
             self.reserve_exact(step(self.len()));
@@ -26,6 +27,7 @@ impl<T> GrowByEighth for Vec<T> {
 }
 
 impl<T> GrowByEighth for VecDeque<T> {
+    #[inline]
     fn reserve_one(&mut self) {
         if self.len() == self.capacity() {
             self.reserve_exact(step(self.len()));

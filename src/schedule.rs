@@ -37,11 +37,13 @@ impl Ticket {
     }
 
     /// Takes the decided frame, if there is one.
+    #[inline]
     pub(crate) fn take_ready(&mut self) -> bool {
         std::mem::take(&mut self.ready)
     }
 
     /// Whether `timer` is this connection's live deadline.
+    #[inline]
     pub(crate) fn holds(&self, timer: u32) -> bool {
         self.timer_live && self.timer == timer
     }
@@ -64,18 +66,20 @@ pub(crate) struct Schedule {
 impl Schedule {
     /// Places connection `id` as `next` says, superseding where it was. A deadline no later
     /// than `due_by` (the `now` of an input on this very connection) makes its frame ready at
-    /// once; other deadlines wait in the heap for `handle_timeout`.
+    /// once; other deadlines wait in the heap for `handle_timeout`. Returns whether a live
+    /// deadline was superseded (only then may the heap's top need pruning).
+    #[inline]
     pub(crate) fn place(
         &mut self,
         id: ConnectionId,
         ticket: &mut Ticket,
         next: Next,
         due_by: Option<Instant>,
-    ) {
+    ) -> bool {
+        let superseded = std::mem::take(&mut ticket.timer_live);
         ticket.timer = ticket.timer.wrapping_add(1);
-        ticket.timer_live = false;
         if ticket.ready {
-            return; // decided: built with what is pending when polled
+            return superseded; // decided: built with what is pending when polled
         }
         match next {
             Next::Never => {}
@@ -92,9 +96,11 @@ impl Schedule {
                 self.timers.push((t, id, ticket.timer));
             }
         }
+        superseded
     }
 
     /// Marks `id`'s frame due.
+    #[inline]
     pub(crate) fn make_ready(&mut self, id: ConnectionId, ticket: &mut Ticket) {
         ticket.timer_live = false;
         if !ticket.ready {
@@ -106,12 +112,9 @@ impl Schedule {
 
     /// The earliest deadline at or before `now`, as the connection and the timer generation
     /// it was pushed under (the caller checks it against the ticket with [`Ticket::holds`]).
+    #[inline]
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(ConnectionId, u32)> {
-        let (deadline, id, timer) = self.timers.peek()?;
-        if deadline > now {
-            return None;
-        }
-        self.timers.pop();
+        let (_, id, timer) = self.timers.pop_due(now)?;
         Some((id, timer))
     }
 

@@ -60,12 +60,14 @@ impl<T> Slots<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&self, id: ConnectionId) -> Option<&T> {
         let slot = self.slots.get(id.index as usize)?;
         (slot.generation == id.generation).then_some(())?;
         slot.value.as_ref()
     }
 
+    #[inline]
     pub(crate) fn get_mut(&mut self, id: ConnectionId) -> Option<&mut T> {
         let slot = self.slots.get_mut(id.index as usize)?;
         (slot.generation == id.generation).then_some(())?;

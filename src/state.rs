@@ -104,7 +104,7 @@ impl PexState {
 
     /// How many peers the host added that are live now.
     pub fn live_count(&self) -> usize {
-        self.timeline.live().len()
+        self.timeline.live_len()
     }
 
     /// The same as [`live_count`](Self::live_count) (an older name that read like a list).
@@ -239,7 +239,7 @@ impl PexState {
     /// spacing and flood window are kept too, so a reset never lets a frame out early.
     pub fn reset(&mut self) {
         self.stop();
-        let live: Vec<SocketAddr> = self.timeline.live().keys().copied().collect();
+        let live: Vec<SocketAddr> = self.timeline.live_peers().map(|p| p.addr).collect();
         for addr in live {
             self.drop_peer(addr);
         }

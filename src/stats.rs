@@ -119,6 +119,7 @@ counters!(
 
 impl Counters {
     /// Counts a frame handed out, with the entries it carries.
+    #[inline]
     pub(crate) fn record_sent(&mut self, frame: &Frame, batch: &Batch) {
         self.frames_sent += 1;
         self.bytes_sent = self.bytes_sent.saturating_add(frame.len() as u64);

@@ -26,6 +26,7 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    #[inline]
     pub(crate) fn push(&mut self, timer: Timer) {
         if self.in_order.back().map_or(true, |last| *last <= timer) {
             // Grows by doubling, as the heap does, not by an eighth: superseded deadlines
@@ -45,6 +46,7 @@ impl Timers {
     }
 
     /// Whether the earliest deadline comes from the queue (else from the heap).
+    #[inline]
     fn front_is_queued(&self) -> Option<bool> {
         match (self.in_order.front(), self.out_of_order.peek()) {
             (Some(queued), Some(Reverse(heaped))) => Some(queued <= heaped),
@@ -54,6 +56,7 @@ impl Timers {
         }
     }
 
+    #[inline]
     pub(crate) fn peek(&self) -> Option<Timer> {
         match self.front_is_queued()? {
             true => self.in_order.front().copied(),
@@ -63,6 +66,24 @@ impl Timers {
 
     pub(crate) fn pop(&mut self) -> Option<Timer> {
         match self.front_is_queued()? {
+            true => self.in_order.pop_front(),
+            false => self.out_of_order.pop().map(|Reverse(t)| t),
+        }
+    }
+
+    /// Pops the earliest deadline if it is at or before `now` (one look at the two fronts,
+    /// where a peek and a pop took two: a torrent's timers fire one after another).
+    #[inline]
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        let queued = self.front_is_queued()?;
+        let earliest = match queued {
+            true => self.in_order.front(),
+            false => self.out_of_order.peek().map(|Reverse(t)| t),
+        };
+        if earliest?.0 > now {
+            return None;
+        }
+        match queued {
             true => self.in_order.pop_front(),
             false => self.out_of_order.pop().map(|Reverse(t)| t),
         }

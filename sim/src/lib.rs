@@ -5,6 +5,7 @@
 
 pub mod addr;
 pub mod bits;
+mod counts;
 pub mod crawler;
 pub mod dialer;
 mod links;
@@ -14,8 +15,10 @@ pub mod params;
 pub mod payloads;
 pub mod report;
 pub mod rng;
+mod run;
 pub mod sched;
 mod settle;
+pub mod shard;
 pub mod trace;
 pub mod world;
 

@@ -1,168 +1,105 @@
-//! Connections: tracker answers, dials and their outcomes, the static overlay, and churn.
+//! The world's events, each touching more than one node: dials' arrivals, the static overlay,
+//! churn and attacks. They run between windows, on one thread.
 
-use std::net::SocketAddr;
+use bytes::Bytes;
+use ut_pex::{message, DisconnectReason, Peer, PeerFlags};
 
-use ut_pex::{Direction, DisconnectReason, PeerFlags};
-
-use crate::addr::{node_addr, pack, unpack, VICTIM};
-use crate::node::{Kind, Link};
+use crate::addr::{fake_addr, node_addr, node_of, unpack, victim_addr, VICTIM};
+use crate::node::Kind;
 use crate::params::Topology;
-#[cfg(doc)]
-use crate::world::MAX_HALF_OPEN;
-use crate::world::{Ev, World, CONNECT_TIMEOUT};
+use crate::settle::latency_of;
+use crate::shard::Key;
+use crate::world::{Ev, World, ATTACK_INTERVAL, CONNECT_TIMEOUT};
+
+/// Forged entries per announcement, half of them the victim under fresh ports.
+const FORGED: usize = 50;
 
 impl World {
     /// The joiner in `slot` hears of `bootstrap` random other nodes (honest or not), as a
     /// tracker would answer.
     pub(crate) fn bootstrap(&mut self, slot: usize) {
-        self.tracker_answer(slot, self.p.bootstrap);
+        self.tracker_answer(slot, self.env.p.bootstrap);
     }
 
     /// The node in `slot` hears of `count` random other nodes.
     pub(crate) fn tracker_answer(&mut self, slot: usize, count: u32) {
-        let total = self.nodes.len() as u64;
-        let now = self.instant();
+        let total = self.slots as u64;
+        let now = self.env.instant(self.now);
         for _ in 0..count {
             let other = self.rng.below(total) as usize;
             if other == slot {
                 continue;
             }
-            let uid = self.nodes[other].uid;
-            self.nodes[slot].dialer.tracker(now, node_addr(uid));
-            self.learn(slot, uid);
+            let uid = self.node(other).uid;
+            let (shard, local) = self.env.place(slot);
+            let shard = &mut self.shards[shard];
+            shard.nodes[local].dialer.tracker(now, node_addr(uid));
+            shard.learn(local, uid);
         }
     }
 
-    /// Sends what dials the node in `slot` may: up to `degree` connections, at most
-    /// [`MAX_HALF_OPEN`] in flight (the crawler: [`World::dial_limits`]).
-    pub(crate) fn try_dials(&mut self, slot: usize) {
-        if self.p.topology == Topology::Static {
-            return;
-        }
-        let now = self.instant();
-        let (degree, half_open) = self.dial_limits(slot);
-        loop {
-            let node = &mut self.nodes[slot];
-            if node.busy() >= degree || node.in_flight >= half_open {
-                return;
-            }
-            let Some(addr) = node.dialer.next(now) else {
-                return;
-            };
-            let target = World::node_uid(addr);
-            if target.is_some_and(|t| t == node.uid || node.linked_to(t)) {
-                // Already connected (it dialled us first): nothing to send.
-                node.dialer.connected(now, addr);
-                continue;
-            }
-            let Some(word) = pack(addr) else {
-                // The simulation's network is IPv4 only: nothing answers anything else.
-                node.dialer.failed(now, addr);
-                continue;
-            };
-            node.in_flight += 1;
-            let uid = node.uid;
-            self.counts.dials += 1;
-            if addr.ip() == VICTIM {
-                self.counts.victim_dials += 1;
-            }
-            self.trace.dial(self.now, uid, addr);
-            let rtt = 2 * self.latency(u64::from(uid), word);
-            let dial = Ev::Dial {
-                from: uid,
-                addr: word,
-            };
-            self.queue.push(self.now + rtt, dial);
-        }
-    }
-
-    /// A dial reaches its target: a live node with room connects; a full node or the victim
-    /// refuses at once; nobody (a gone node, a fake address, a NAT) answers at all.
-    pub(crate) fn dial_arrives(&mut self, from: u32, word: u64) {
+    /// Node `from`'s dial (key `key`) reaches `word`: a live node with room connects; a full
+    /// node or the victim refuses at once; nobody (a gone node, a fake address, a NAT) answers
+    /// at all. Decided now, at the start of the window that holds `key`, from the links as
+    /// they will be at `key` (only dials and churn change links); each end then opens in its
+    /// own shard under the dial's key.
+    pub(crate) fn dial_arrives(&mut self, key: Key, from: u32, word: u64) {
         let addr = unpack(word);
-        let Some(from_slot) = self.slot(from) else {
+        let Some(from_slot) = self.env.slot(from) else {
             return;
         };
-        let target = World::node_uid(addr).and_then(|t| self.slot(t));
-        let Some(to_slot) = target.filter(|&s| self.nodes[s].accepts()) else {
+        let failed = Ev::DialFailed { from, addr: word };
+        let target = node_of(addr).and_then(|t| self.env.slot(t));
+        let Some(to_slot) = target.filter(|&s| self.node(s).accepts()) else {
             if addr.ip() == VICTIM {
-                return self.dial_failed(from, addr);
+                return self.push_to(from_slot, key, failed);
             }
-            let at = self.now + CONNECT_TIMEOUT;
-            let timeout = Ev::DialTimeout { from, addr: word };
-            return self.queue.push(at, timeout);
+            let seq = self.next_seq();
+            return self.push_to(from_slot, (key.0 + CONNECT_TIMEOUT, seq), failed);
         };
-        let to = &self.nodes[to_slot];
-        if to.links.len() >= self.accept_cap_of(to_slot) || self.nodes[from_slot].linked_to(to.uid)
-        {
-            return self.dial_failed(from, addr);
+        let to = self.node(to_slot).uid;
+        let opening = |uid: u32| {
+            self.opening
+                .iter()
+                .filter(move |&&(a, b)| a == uid || b == uid)
+        };
+        // The crawler takes every connection offered.
+        let cap = match self.node(to_slot).kind {
+            Kind::Crawler => usize::MAX,
+            _ => self.env.p.accept_cap(),
+        };
+        let full = self.node(to_slot).links.len() + opening(to).count() >= cap;
+        let linked =
+            self.node(from_slot).linked_to(to) || opening(to).any(|&(a, b)| a == from || b == from);
+        if full || linked {
+            return self.push_to(from_slot, key, failed);
         }
-        let node = &mut self.nodes[from_slot];
-        node.in_flight = node.in_flight.saturating_sub(1);
-        self.establish(from_slot, to_slot);
+        self.opening.push((from, to));
+        self.own.connections += 1;
+        let (ours, theirs) = (
+            Ev::Connected {
+                node: from,
+                peer: to,
+                outgoing: true,
+            },
+            Ev::Connected {
+                node: to,
+                peer: from,
+                outgoing: false,
+            },
+        );
+        self.push_to(from_slot, key, ours);
+        self.push_to(to_slot, (key.0, key.1 | 1), theirs);
     }
 
-    /// Node `from`'s dial to `addr` failed.
-    pub(crate) fn dial_failed(&mut self, from: u32, addr: SocketAddr) {
-        let Some(slot) = self.slot(from) else {
-            return;
-        };
-        let now = self.instant();
-        let node = &mut self.nodes[slot];
-        node.in_flight = node.in_flight.saturating_sub(1);
-        node.dialer.failed(now, addr);
-        self.counts.dial_failures += 1;
-        self.settle(slot);
-    }
-
-    /// Opens a connection from `a` (outgoing) to `b` (incoming) and settles both ends.
-    pub(crate) fn establish(&mut self, a: usize, b: usize) {
-        self.open_link(a, b);
-        self.settle(a);
-        self.settle(b);
-    }
-
-    /// Opens a connection from `a` (outgoing) to `b` (incoming): the BitTorrent and extended
-    /// handshakes are taken as exchanged, both ends start PEX. Nothing is sent yet.
+    /// Opens a connection from `a` (outgoing) to `b` (incoming) at once, nothing sent yet.
     fn open_link(&mut self, a: usize, b: usize) {
-        let now = self.instant();
-        let (ua, ub) = (self.nodes[a].uid, self.nodes[b].uid);
-        let (addr_a, addr_b) = (node_addr(ua), node_addr(ub));
-        // The acceptor sees the dialler's ephemeral port; the handshake's `p` gives the dial
-        // address, as in the wild.
-        let ephemeral = SocketAddr::new(addr_a.ip(), 49_152 + (ub % 16_000) as u16);
-        let ends = [
-            (a, addr_b, Direction::Outgoing, addr_b),
-            (b, ephemeral, Direction::Incoming, addr_a),
-        ];
-        let mut conns = [None, None];
-        for (i, &(slot, remote, direction, listen)) in ends.iter().enumerate() {
-            let node = &mut self.nodes[slot];
-            let conn = node.swarm.connect(now, remote, direction, PeerFlags::EMPTY);
-            let hs = node
-                .swarm
-                .handle_extended_handshake(now, conn, &self.handshake);
-            debug_assert!(hs.is_ok());
-            node.swarm.start(now, conn);
-            node.dialer.connected(now, listen);
-            conns[i] = Some(conn);
+        let (ua, ub) = (self.node(a).uid, self.node(b).uid);
+        for (slot, peer, outgoing) in [(a, ub, true), (b, ua, false)] {
+            let (shard, local) = self.env.place(slot);
+            self.shards[shard].open_end(&self.env, local, peer, outgoing);
         }
-        let (Some(ca), Some(cb)) = (conns[0], conns[1]) else {
-            return;
-        };
-        self.nodes[a].links.push(Link {
-            conn: ca,
-            peer: ub,
-            peer_conn: cb,
-        });
-        self.nodes[b].links.push(Link {
-            conn: cb,
-            peer: ua,
-            peer_conn: ca,
-        });
-        self.counts.connections += 1;
-        self.learn(a, ub);
-        self.learn(b, ua);
+        self.own.connections += 1;
     }
 
     /// A random `degree`-regular overlay by the configuration model, every link up at time 0
@@ -170,9 +107,9 @@ impl World {
     /// the model assumes). Self-loops and repeated pairs go back into the pool and are paired
     /// again; the few left after 20 rounds are dropped.
     pub(crate) fn build_static_overlay(&mut self) {
-        let n = self.p.nodes as usize;
+        let n = self.env.p.nodes as usize;
         let mut stubs: Vec<u32> = (0..n as u32)
-            .flat_map(|s| std::iter::repeat_n(s, self.p.degree as usize))
+            .flat_map(|s| std::iter::repeat_n(s, self.env.p.degree as usize))
             .collect();
         for _ in 0..20 {
             for i in (1..stubs.len()).rev() {
@@ -182,7 +119,7 @@ impl World {
             let mut left = Vec::new();
             for pair in stubs.chunks_exact(2) {
                 let (a, b) = (pair[0] as usize, pair[1] as usize);
-                if a != b && !self.nodes[a].linked_to(self.nodes[b].uid) {
+                if a != b && !self.node(a).linked_to(self.node(b).uid) {
                     self.open_link(a, b);
                 } else {
                     left.extend_from_slice(pair);
@@ -197,28 +134,32 @@ impl World {
 
     /// A session ends: every connection closes, and a joiner takes the slot.
     pub(crate) fn leave(&mut self, uid: u32) {
-        let Some(slot) = self.slot(uid) else {
+        let Some(slot) = self.env.slot(uid) else {
             return;
         };
         self.forget(uid);
-        let now = self.instant();
-        let links = std::mem::take(&mut self.nodes[slot].links);
+        let now = self.env.instant(self.now);
+        let (shard, local) = self.env.place(slot);
+        let links = std::mem::take(&mut self.shards[shard].nodes[local].links);
         for link in links {
-            let Some(peer) = self.slot(link.peer) else {
+            let Some(peer) = self.env.slot(link.peer) else {
                 continue;
             };
-            let node = &mut self.nodes[peer];
-            node.swarm
-                .disconnect(now, link.peer_conn, DisconnectReason::Other);
-            node.links.retain(|l| l.conn != link.peer_conn);
+            let (shard, local) = self.env.place(peer);
+            let shard = &mut self.shards[shard];
+            let node = &mut shard.nodes[local];
+            if let Some(conn) = node.link_to(uid) {
+                node.swarm.disconnect(now, conn, DisconnectReason::Other);
+                node.links.retain(|l| l.conn != conn);
+            }
             node.dialer.disconnected(now, node_addr(uid));
-            self.counts.disconnections += 1;
-            self.settle(peer);
+            shard.counts.disconnections += 1;
+            shard.settle(&self.env, local);
         }
-        let reachable = self.rng.unit() >= self.p.unreachable;
+        let reachable = self.rng.unit() >= self.env.p.unreachable;
         self.spawn(slot, Kind::Honest { reachable });
-        self.counts.joins += 1;
-        match self.p.topology {
+        self.own.joins += 1;
+        match self.env.p.topology {
             Topology::Dial => self.bootstrap(slot),
             Topology::Static => self.rewire(slot),
         }
@@ -227,14 +168,53 @@ impl World {
 
     /// A joiner of the static overlay takes `degree` random live neighbours directly.
     fn rewire(&mut self, slot: usize) {
-        let n = self.p.nodes as u64;
+        let n = self.env.p.nodes as u64;
         let mut tries = 0;
-        while self.nodes[slot].links.len() < self.p.degree as usize && tries < 4 * n {
+        while self.node(slot).links.len() < self.env.p.degree as usize && tries < 4 * n {
             tries += 1;
             let other = self.rng.below(n) as usize;
-            if other != slot && !self.nodes[slot].linked_to(self.nodes[other].uid) {
-                self.establish(slot, other);
+            if other != slot && !self.node(slot).linked_to(self.node(other).uid) {
+                self.open_link(slot, other);
+                self.settle(slot);
+                self.settle(other);
             }
         }
+    }
+
+    /// An attacker announces 50 new forged addresses on every connection and drops the
+    /// previous 50: half are the victim's IP under fresh ports, half fake IPs.
+    pub(crate) fn attack(&mut self, uid: u32) {
+        let Some(slot) = self.env.slot(uid) else {
+            return;
+        };
+        let (shard, local) = self.env.place(slot);
+        let added: Vec<Peer> = (0..FORGED)
+            .map(|k| {
+                self.attack_counter += 1;
+                let n = self.attack_counter;
+                let addr = if k % 2 == 0 {
+                    victim_addr(n)
+                } else {
+                    fake_addr(n.wrapping_mul(0x9E37_79B9))
+                };
+                Peer::new(addr, PeerFlags::EMPTY)
+            })
+            .collect();
+        let shard = &mut self.shards[shard];
+        let node = &mut shard.nodes[local];
+        let dropped: Vec<_> = node.attack.iter().map(|p| p.addr).collect();
+        let payload = Bytes::from(message::encode_payload(&added, &dropped));
+        node.attack = added;
+        let peers: Vec<u32> = node.links.iter().map(|l| l.peer).collect();
+        for peer in peers {
+            shard.counts.attacker_messages += 1;
+            let now = shard.now;
+            shard.trace_of(uid).frame(now, uid, peer, &payload);
+            let at = now + latency_of(self.env.p.seed, uid, peer);
+            shard.send(&self.env, local, peer, at, payload.clone());
+        }
+        let seq = self.next_seq();
+        self.main
+            .push(self.now + ATTACK_INTERVAL, seq, Ev::Attack(uid));
     }
 }

@@ -67,6 +67,10 @@ struct Args {
     /// Nodes in the crawler's one tracker answer (a tracker's usual answer is 50).
     #[arg(long, default_value_t = 50)]
     crawler_bootstrap: u32,
+    /// Threads (and shards of nodes) to run on; the run and its `trace_hash` are the same
+    /// for any value. Default: the machine's cores, at most 8.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Where `summary.json`, `convergence.svg`, `attack.svg` and `crawler.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
@@ -105,7 +109,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let started = Instant::now();
     bar.set_message("building the swarm");
-    let mut world = World::new(params);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let mut world = World::with_threads(params, threads);
     bar.set_message("");
     world.run(|m| bar.set_position(u64::from(m)));
     let wall = started.elapsed().as_secs_f64();
@@ -118,6 +125,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         testkit::alloc::live_bytes() as u64,
     );
     summary.peak_heap_bytes = testkit::alloc::peak_bytes() as u64;
+    // Before the world (and its pool's threads) goes.
+    summary.thread_cpu_seconds = thread_cpu_seconds();
     let with_books = testkit::alloc::live_bytes();
     world.release_books();
     summary.book_heap_bytes = with_books.saturating_sub(testkit::alloc::live_bytes()) as u64;
@@ -133,11 +142,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let last = summary.known_fraction.last().copied().unwrap_or(0.0);
     eprintln!(
-        "{} nodes × {} min in {wall:.1} s ({:.0} node-minutes/s), peak RSS {:.0} MiB, \
-         known {:.1} %, {} frames, {} dials ({} to the victim), trace {}",
+        "{} nodes × {} min in {wall:.1} s ({:.0} node-minutes/s, {} threads, busiest {:.1} s of \
+         CPU), peak RSS {:.0} MiB, known {:.1} %, {} frames, {} dials ({} to the victim), \
+         trace {}",
         summary.nodes,
         summary.minutes,
         summary.node_minutes_per_second,
+        summary.threads,
+        summary.thread_cpu_seconds.first().copied().unwrap_or(0.0),
         summary.peak_rss_bytes as f64 / (1 << 20) as f64,
         100.0 * last,
         summary.frames,
@@ -158,6 +170,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// User + system CPU seconds of each thread of this process, busiest first (from
+/// `/proc/self/task/*/stat`, at the kernel's 100 ticks a second; empty without procfs).
+fn thread_cpu_seconds() -> Vec<f64> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut seconds: Vec<f64> = tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            // The fields after the command's closing parenthesis; utime and stime are the
+            // 14th and 15th of the whole line.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 / 100.0)
+        })
+        .collect();
+    seconds.sort_by(|a, b| b.total_cmp(a));
+    seconds
 }
 
 /// `VmHWM` of `/proc/self/status` (0 where there is no procfs).

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 
 use ut_pex::{ConnectionId, Peer, Swarm};
 
+use crate::bits::Bits;
+use crate::crawler::{Recorder, CRAWLER_HALF_OPEN};
 use crate::dialer::Dialer;
+use crate::world::MAX_HALF_OPEN;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +50,13 @@ pub struct Node {
     pub wake: Option<u64>,
     /// An attacker's forged list of the last minute, dropped by the next.
     pub attack: Vec<Peer>,
+    /// Events it pushed so far: with its uid, the `seq` of the next one's key, so the order
+    /// of same-time events depends on who pushed them, never on which thread ran first.
+    pub pushes: u32,
+    /// Who it knows of, if it is in the sample.
+    pub known: Option<Bits>,
+    /// What it heard, if it is the `--crawler` node.
+    pub crawler: Option<Box<Recorder>>,
 }
 
 /// One connection, seen from one end.
@@ -54,10 +64,9 @@ pub struct Node {
 pub struct Link {
     /// This end's id in this node's `Swarm`.
     pub conn: ConnectionId,
-    /// The node at the other end.
+    /// The node at the other end (a pair of uids has at most one connection over a run:
+    /// uids are never reused, so frames are addressed by it).
     pub peer: u32,
-    /// The other end's id in its `Swarm`.
-    pub peer_conn: ConnectionId,
 }
 
 impl Node {
@@ -68,12 +77,27 @@ impl Node {
 
     /// Whether it has a connection to node `uid`.
     pub fn linked_to(&self, uid: u32) -> bool {
-        self.links.iter().any(|l| l.peer == uid)
+        self.link_to(uid).is_some()
+    }
+
+    /// Its end of the connection to node `uid`.
+    pub fn link_to(&self, uid: u32) -> Option<ConnectionId> {
+        self.links.iter().find(|l| l.peer == uid).map(|l| l.conn)
     }
 
     /// Connections, open or being opened.
     pub fn busy(&self) -> usize {
         self.links.len() + self.in_flight as usize
+    }
+
+    /// `(connections, dials in flight)` it may reach, a node's `degree` and
+    /// [`MAX_HALF_OPEN`]: the crawler has no connection limit.
+    pub fn dial_limits(&self, degree: u32) -> (usize, u32) {
+        if self.kind == Kind::Crawler {
+            (usize::MAX, CRAWLER_HALF_OPEN)
+        } else {
+            (degree as usize, MAX_HALF_OPEN)
+        }
     }
 
     /// Whether it is an attacker.

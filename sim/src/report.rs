@@ -19,7 +19,7 @@ pub struct Summary {
     pub minutes: u32,
     /// The seed.
     pub seed: u64,
-    /// FNV-1a over every delivered frame and dial, in order, as hex.
+    /// FNV-1a over every frame sent and every dial, in the events' key order, as hex.
     pub trace_hash: String,
     /// Wall time of the simulation proper (setup included, output excluded).
     pub wall_seconds: f64,
@@ -54,6 +54,12 @@ pub struct Summary {
     pub model_steady_state: Option<f64>,
     /// Heap bytes at the end, as the counting allocator saw them.
     pub heap_bytes: u64,
+    /// Threads the shards ran on.
+    pub threads: u32,
+    /// CPU seconds (user + system) of each of the process's threads, busiest first (from
+    /// procfs; empty where there is none): on an idle machine the wall time is at least the
+    /// first, and close to it when the shards' windows balance.
+    pub thread_cpu_seconds: Vec<f64>,
     /// The most heap bytes live at any time of the run (the caller measures it); 0 if not
     /// measured.
     pub peak_heap_bytes: u64,
@@ -75,7 +81,7 @@ impl Summary {
     /// The summary of a finished `world`; `wall_seconds`, `peak_rss_bytes` and `heap_bytes`
     /// are the caller's measurements.
     pub fn of(world: &World, wall_seconds: f64, peak_rss_bytes: u64, heap_bytes: u64) -> Self {
-        let p = &world.p;
+        let p = world.params();
         let links = world.links_curve.last().copied().unwrap_or(0);
         let minutes = f64::from(p.minutes.max(1));
         let replaced = world.counts.disconnections as f64 / minutes / links.max(1) as f64;
@@ -100,19 +106,17 @@ impl Summary {
                 world.counts.victim_dials as f64 / world.counts.attacker_messages as f64
             },
             node_minutes_per_second: f64::from(p.nodes) * minutes / wall_seconds.max(1e-9),
-            sampled_nodes: world.known.len() as u32,
+            sampled_nodes: world.sampled_nodes(),
             links,
             replaced_per_minute: replaced,
             model_steady_state: steady,
             heap_bytes,
-            swarm_heap_bytes: world
-                .nodes
-                .iter()
-                .map(|n| n.swarm.heap_bytes() as u64)
-                .sum(),
+            swarm_heap_bytes: world.nodes().map(|n| n.swarm.heap_bytes() as u64).sum(),
             book_heap_bytes: 0,
             peak_heap_bytes: 0,
-            counts: world.counts.clone(),
+            threads: world.threads() as u32,
+            thread_cpu_seconds: Vec::new(),
+            counts: world.counts,
             params: p.clone(),
             crawler: world.crawler.as_ref().map(|c| c.summary()),
         }
@@ -209,7 +213,8 @@ pub fn plot_attack(world: &World, path: &Path) -> Result<(), Box<dyn std::error:
     let top = curve.iter().copied().fold(1.0f64, f64::max);
     let caption = format!(
         "Dials to the victim, {} attackers, policy {:?}",
-        world.p.attackers, world.p.policy
+        world.params().attackers,
+        world.params().policy
     );
     let curves = [("victim dials (cumulative)".to_string(), curve, RED)];
     line_plot(path, &caption, "dials", top * 1.1, &curves)

@@ -1,12 +1,13 @@
-//! The event scheduler: a virtual clock in nanoseconds and a queue that pops events in time
-//! order, and events of the same time in the order they were pushed, so a run never depends
-//! on anything but its inputs.
+//! The event scheduler: a virtual clock in nanoseconds and a queue that pops events in the
+//! order of their key `(time, seq)`. The caller chooses `seq` (the world derives it from who
+//! pushed the event and how many that pusher pushed before), so the order never depends on
+//! which thread pushed first, only on the run's inputs.
 //!
 //! A calendar queue rather than one binary heap: almost every event lands 5 ms to 65 s ahead
 //! (a link's latency, a dial's round trip, a timer), so a ring of 1-ms buckets takes a push in
 //! O(1) and sorts each bucket once, when the clock reaches it; a heap of millions of events
 //! paid a cache miss per level on every pop. Events beyond the ring's horizon (churn's
-//! sessions) wait in a small heap. The pop order is exactly the heap's: by `(at, seq)`.
+//! sessions) wait in a small heap. The pop order is exactly a heap's: by `(at, seq)`.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -38,7 +39,6 @@ pub struct Queue<E> {
     /// the hundred thousand, and reusing their buffers keeps them from fragmenting the heap
     /// the nodes' books grow in.
     spare: Vec<Vec<Item<E>>>,
-    pushed: u64,
 }
 
 #[derive(Debug)]
@@ -87,25 +87,19 @@ impl<E> Default for Queue<E> {
             in_ring: 0,
             far: BinaryHeap::new(),
             spare: Vec::new(),
-            pushed: 0,
         }
     }
 }
 
 impl<E> Queue<E> {
-    /// Schedules `event` at virtual time `at` (ns).
-    pub fn push(&mut self, at: u64, event: E) {
-        self.pushed += 1;
-        let item = Item {
-            at,
-            seq: self.pushed,
-            event,
-        };
+    /// Schedules `event` at virtual time `at` (ns), after every pending event of the same
+    /// time with a smaller `seq`. Keys must be unique.
+    pub fn push(&mut self, at: u64, seq: u64, event: E) {
+        let item = Item { at, seq, event };
         let bucket = item.bucket();
         if bucket <= self.cursor {
-            // The bucket being popped (or, never in practice, the past: it pops next, as
-            // from a heap). Its seq is the largest, so it goes before every later-or-equal
-            // time in the descending order.
+            // The bucket being popped (or the past, which pops next, as from a heap), kept in
+            // descending key order.
             let key = item.key();
             let at = self.current.partition_point(|i| i.key() > key);
             self.current.insert(at, item);
@@ -123,12 +117,20 @@ impl<E> Queue<E> {
         }
     }
 
-    /// The earliest event and its time; among equal times, the first pushed.
+    /// The earliest event and its time; among equal times, the smallest `seq`.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         if self.current.is_empty() && !self.advance() {
             return None;
         }
         self.current.pop().map(|i| (i.at, i.event))
+    }
+
+    /// The key `(at, seq)` of the event [`Queue::pop`] would return, and the event.
+    pub fn peek(&mut self) -> Option<((u64, u64), &E)> {
+        if self.current.is_empty() && !self.advance() {
+            return None;
+        }
+        self.current.last().map(|i| (i.key(), &i.event))
     }
 
     /// Moves the clock's cursor to the next bucket holding anything and sorts it into
@@ -176,6 +178,19 @@ impl<E> Queue<E> {
         }
     }
 
+    /// Events pending in the buckets up to `at`'s (an upper bound on those before `at`).
+    pub fn len_before(&self, at: u64) -> usize {
+        let mut n = self.current.len();
+        if self.in_ring == 0 {
+            return n;
+        }
+        let last = (at >> BUCKET_SHIFT).min(self.cursor + RING as u64 - 1);
+        for bucket in self.cursor + 1..=last {
+            n += self.ring[slot(bucket)].len();
+        }
+        n
+    }
+
     /// Events pending.
     pub fn len(&self) -> usize {
         self.current.len() + self.in_ring + self.far.len()
@@ -198,8 +213,11 @@ mod tests {
     #[test]
     fn pops_by_time_then_by_push_order() {
         let mut q = Queue::default();
-        for (at, name) in [(5, "c"), (1, "a"), (5, "d"), (3, "b"), (5, "e")] {
-            q.push(at, name);
+        for (seq, (at, name)) in [(5, "c"), (1, "a"), (5, "d"), (3, "b"), (5, "e")]
+            .into_iter()
+            .enumerate()
+        {
+            q.push(at, seq as u64, name);
         }
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, [(1, "a"), (3, "b"), (5, "c"), (5, "d"), (5, "e")]);
@@ -222,13 +240,15 @@ mod tests {
                     _ => rng.below(400_000_000_000),
                 };
                 seq += 1;
-                q.push(now + ahead, round);
+                q.push(now + ahead, seq, round);
                 heap.push(Reverse((now + ahead, seq, round)));
             }
             if rng.below(2) == 0 {
+                let peeked = q.peek().map(|((at, _), &r)| (at, r));
                 let want = heap.pop().map(|Reverse((at, _, r))| (at, r));
                 let got = q.pop();
                 assert_eq!(got, want);
+                assert_eq!(peeked, want);
                 now = got.map_or(now, |(at, _)| at);
             }
             assert_eq!(q.len(), heap.len());

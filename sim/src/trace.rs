@@ -1,5 +1,7 @@
-//! The run's fingerprint: FNV-1a over every delivered frame and every dial, in order. Two runs
-//! with the same `trace_hash` made the same decisions in the same order.
+//! The run's fingerprint: FNV-1a over every sent frame and every dial. Each node hashes what it
+//! sends while handling one event; the world folds those digests in the events' key order
+//! (then by node), so the hash does not depend on threads. Two runs with the same
+//! `trace_hash` made the same decisions in the same order.
 
 /// A running FNV-1a (64-bit) hash.
 #[derive(Clone, Debug)]
@@ -36,6 +38,14 @@ impl Trace {
             std::net::IpAddr::V6(ip) => self.bytes(&ip.octets()),
         }
         self.bytes(&addr.port().to_le_bytes());
+    }
+
+    /// Folds in `digest`, what node `uid` sent while handling the event of key `(at, seq)`.
+    pub fn fold(&mut self, at: u64, seq: u64, uid: u32, digest: &Trace) {
+        self.bytes(&at.to_le_bytes());
+        self.bytes(&seq.to_le_bytes());
+        self.bytes(&uid.to_le_bytes());
+        self.bytes(&digest.0.to_le_bytes());
     }
 
     /// The hash as 16 hex digits.

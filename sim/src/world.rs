@@ -1,25 +1,28 @@
-//! The simulated world: every node, the event queue, and the loop that runs them.
+//! The simulated world: every node, the event queues, and the loop that runs them.
 //!
-//! Events are handled one at a time in time order ([`crate::sched`]); after each, the nodes it
-//! touched are *settled*: their frames are put on the wire (delivered after the link's
+//! Events are handled in key order ([`crate::sched`], [`crate::shard`]); after each, the nodes
+//! it touched are *settled*: their frames are put on the wire (delivered after the link's
 //! latency), their events fed to their dial policy and known sets, their dials sent, and
 //! their next wake-up queued. That is the whole host loop a real client runs, with the
-//! network and the clock simulated.
+//! network and the clock simulated. The nodes are split into shards that run a window of
+//! [`crate::shard::MIN_LATENCY`] at a time in parallel; events that touch two nodes at once are the
+//! world's, between windows (`links.rs`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ut_pex::handshake::HandshakeBuilder;
-use ut_pex::{BookConfig, Config, ConnectionId, PeerBook, Swarm};
+use ut_pex::{BookConfig, Config, PeerBook, Swarm};
 
-use crate::addr::{node_of, unpack, MAX_UIDS, PORT};
+use crate::addr::{MAX_UIDS, PORT};
 use crate::bits::Bits;
+pub use crate::counts::Counts;
 use crate::crawler::Crawler;
 use crate::dialer::{Dialer, Naive};
 use crate::node::{Kind, Node};
 use crate::params::{Params, Policy, Topology};
-use crate::payloads::Payloads;
 use crate::rng::{mix, Rng};
 use crate::sched::Queue;
+use crate::shard::{seq, Env, Key, Shard, TraceEntry, WORLD};
 use crate::trace::Trace;
 
 /// Nanoseconds per protocol second and minute.
@@ -33,35 +36,42 @@ pub const MAX_HALF_OPEN: u32 = 16;
 /// An attacker sends its forged list on every connection this often (just over BEP 11's
 /// minute, so receivers' flood limits never cut it off).
 pub const ATTACK_INTERVAL: u64 = 65 * SECOND;
-const NONE: u32 = u32::MAX;
-
 /// What can happen.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum Ev {
     /// A node's `Swarm` or book asked to be woken now.
     Wake(u32),
-    /// A ut_pex payload reaches node `to` on its connection `conn`.
+    /// A ut_pex payload from node `from` reaches node `to`.
     Deliver {
         /// The receiving node.
         to: u32,
-        /// Its end of the connection.
-        conn: ConnectionId,
-        /// The payload's ticket in the world's [`Payloads`].
+        /// The sending node (a pair of nodes has at most one connection over a run).
+        from: u32,
+        /// The payload's ticket in the receiving shard's [`crate::payloads::Payloads`].
         payload: u32,
     },
-    /// Node `from`'s dial reaches `addr` (a round trip after it was sent).
+    /// Node `from`'s dial reaches `addr` (a round trip after it was sent): the world's.
     Dial {
         /// The dialling node.
         from: u32,
         /// Whom it dialled ([`crate::addr::pack`]ed).
         addr: u64,
     },
-    /// Nobody answered node `from`'s dial.
-    DialTimeout {
+    /// Node `from`'s dial was refused, or nobody answered it.
+    DialFailed {
         /// The dialling node.
         from: u32,
         /// Whom it dialled ([`crate::addr::pack`]ed).
         addr: u64,
+    },
+    /// A dial between `node` and `peer` was accepted: `node`'s end opens.
+    Connected {
+        /// The node whose end opens.
+        node: u32,
+        /// The other end.
+        peer: u32,
+        /// Whether `node` dialled.
+        outgoing: bool,
     },
     /// A node's session ends.
     Leave(u32),
@@ -71,59 +81,39 @@ pub enum Ev {
     Attack(u32),
 }
 
-/// What a run counts.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct Counts {
-    /// ut_pex frames the honest nodes' `Swarm`s sent.
-    pub frames: u64,
-    /// Their bytes on the wire.
-    pub bytes: u64,
-    /// The largest of them.
-    pub max_frame_bytes: u64,
-    /// Dials sent.
-    pub dials: u64,
-    /// Dials to the victim's IP.
-    pub victim_dials: u64,
-    /// Dials that failed (refused, timed out).
-    pub dial_failures: u64,
-    /// Connections opened.
-    pub connections: u64,
-    /// Connections closed (by churn).
-    pub disconnections: u64,
-    /// Forged messages the attackers sent (one per connection per announcement).
-    pub attacker_messages: u64,
-    /// Messages a receiving `Swarm` refused.
-    pub message_errors: u64,
-    /// Nodes that joined after the start.
-    pub joins: u64,
-}
-
 /// The simulation.
 #[derive(Debug)]
 pub struct World {
-    pub(crate) p: Params,
-    pub(crate) base: Instant,
+    pub(crate) env: Env,
+    /// The nodes (slots `0..nodes` are honest, the rest attackers; a leaver's slot goes to its
+    /// joiner), split into shards.
+    pub(crate) shards: Vec<Shard>,
+    /// Slots filled.
+    pub(crate) slots: usize,
+    /// The world's own events: dials' arrivals, sessions' ends, attacks, minutes.
+    pub(crate) main: Queue<Ev>,
+    /// Events the world pushed, for their `seq`.
+    pub(crate) pushes: u32,
     pub(crate) now: u64,
-    pub(crate) queue: Queue<Ev>,
-    /// The payloads of queued `Deliver`s.
-    pub(crate) payloads: Payloads,
-    /// Slots `0..nodes` are honest, the rest attackers; a leaver's slot goes to its joiner.
-    pub(crate) nodes: Vec<Node>,
-    /// uid → slot, `NONE` once the node left.
-    slot_of: Vec<u32>,
+    /// The key of the world's event being handled.
+    pub(crate) event: Key,
+    /// Connections decided in this window and not yet opened: (dialler, acceptor).
+    pub(crate) opening: Vec<(u32, u32)>,
     /// Honest live uids.
     pub(crate) live: Bits,
     pub(crate) live_count: u64,
-    /// slot → index into `known`, `NONE` if not sampled.
-    sample_of_slot: Vec<u32>,
-    /// The known sets of the sampled slots' current nodes.
-    pub(crate) known: Vec<Bits>,
+    /// slot → whether its node's known set is tracked.
+    sample_of_slot: Vec<bool>,
+    sampled_count: u32,
     pub(crate) rng: Rng,
     pub(crate) trace: Trace,
-    pub(crate) handshake: Vec<u8>,
-    config: Config,
+    /// The shards' trace entries of one window, being put in key order.
+    pub(crate) entries: Vec<TraceEntry>,
     pub(crate) attack_counter: u64,
-    /// The counters of the run.
+    /// What the world's own events counted (the shards count the rest).
+    pub(crate) own: Counts,
+    pub(crate) pool: Option<rayon::ThreadPool>,
+    /// The counters of the run (all of them once [`World::run`] returns).
     pub counts: Counts,
     /// Known fraction at each minute so far.
     pub known_fraction: Vec<f64>,
@@ -136,49 +126,77 @@ pub struct World {
 }
 
 impl World {
-    /// A world of `p`, with every node joined (and, for `static`, every link up) at time 0.
+    /// A world of `p`, with every node joined (and, for `static`, every link up) at time 0,
+    /// run on one thread.
     pub fn new(p: Params) -> Self {
+        World::with_threads(p, 1)
+    }
+
+    /// The same world, its nodes split into `threads` shards run on as many threads: the
+    /// run, and its `trace_hash`, are the same for any `threads`.
+    pub fn with_threads(p: Params, threads: usize) -> Self {
+        let threads = threads.max(1);
         let config = Config::default();
         let handshake = HandshakeBuilder::new()
             .extension("ut_pex", config.get_local_extension_id())
             .listen_port(PORT)
             .build();
-        let total = (p.nodes + p.attackers) as usize;
-        let mut sample_of_slot = vec![NONE; total];
-        let step = (p.nodes / p.sample.clamp(1, p.nodes.max(1))).max(1);
-        let sampled: Vec<usize> = (0..p.nodes as usize)
-            .step_by(step as usize)
-            .take(p.sample as usize)
+        let sample_of_slot = sample_slots(&p);
+        let sampled_count = sample_of_slot.iter().filter(|&&s| s).count() as u32;
+        let shards = (0..threads)
+            .map(|index| Shard {
+                index,
+                ..Shard::default()
+            })
             .collect();
-        for (i, &s) in sampled.iter().enumerate() {
-            sample_of_slot[s] = i as u32;
-        }
-        let p_crawler = p.crawler.map(|c| c.join_minute);
+        let pool = (threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        let crawler = p.crawler.map(|c| Crawler::new(c.join_minute));
         let mut world = World {
             rng: Rng::new(p.seed, 1),
-            known: vec![Bits::default(); sampled.len()],
-            p,
-            base: Instant::now(),
+            env: Env {
+                p,
+                base: Instant::now(),
+                handshake,
+                config,
+                slot_of: Vec::new(),
+                shards: threads,
+            },
+            shards,
+            slots: 0,
+            main: Queue::default(),
+            pushes: 0,
             now: 0,
-            queue: Queue::default(),
-            payloads: Payloads::default(),
-            nodes: Vec::with_capacity(total),
-            slot_of: Vec::new(),
+            event: (0, seq(WORLD, 0)),
+            opening: Vec::new(),
             live: Bits::default(),
             live_count: 0,
             sample_of_slot,
+            sampled_count,
             trace: Trace::default(),
-            handshake,
-            config,
+            entries: Vec::new(),
             attack_counter: 0,
+            own: Counts::default(),
+            pool,
             counts: Counts::default(),
             known_fraction: Vec::new(),
             victim_curve: Vec::new(),
             links_curve: Vec::new(),
-            crawler: p_crawler.map(Crawler::new),
+            crawler,
         };
         world.populate();
         world
+    }
+
+    /// The run's parameters.
+    pub fn params(&self) -> &Params {
+        &self.env.p
     }
 
     /// The run's fingerprint so far (see [`Trace`]).
@@ -186,74 +204,94 @@ impl World {
         self.trace.hex()
     }
 
-    /// Runs every event up to the last protocol minute; `progress` hears each minute.
-    pub fn run(&mut self, mut progress: impl FnMut(u32)) {
-        while let Some((at, event)) = self.queue.pop() {
-            self.now = at;
-            if let Ev::Minute(m) = event {
-                self.measure();
-                self.crawler_minute(m);
-                progress(m);
-                if m >= self.p.minutes {
-                    break;
-                }
-                self.queue.push(at + MINUTE, Ev::Minute(m + 1));
-                continue;
-            }
-            self.handle(event);
-        }
+    /// Threads (and shards) it runs on.
+    pub fn threads(&self) -> usize {
+        self.shards.len()
     }
 
-    fn handle(&mut self, event: Ev) {
-        match event {
-            Ev::Wake(uid) => self.wake(uid),
-            Ev::Deliver { to, conn, payload } => {
-                if let Some(payload) = self.payloads.take(payload) {
-                    self.deliver(to, conn, &payload);
-                }
-            }
-            Ev::Dial { from, addr } => self.dial_arrives(from, addr),
-            Ev::DialTimeout { from, addr } => self.dial_failed(from, unpack(addr)),
-            Ev::Leave(uid) => self.leave(uid),
-            Ev::Attack(uid) => self.attack(uid),
-            Ev::Minute(_) => {}
+    /// Honest nodes whose known set is tracked.
+    pub fn sampled_nodes(&self) -> u32 {
+        self.sampled_count
+    }
+
+    /// Every node, in slot order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        (0..self.slots).map(|s| self.node(s))
+    }
+
+    /// The next `seq` of the world's own pushes.
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.pushes = self.pushes.wrapping_add(1);
+        seq(WORLD, self.pushes)
+    }
+
+    /// Queues `event` with `key` in the shard of `slot`.
+    pub(crate) fn push_to(&mut self, slot: usize, key: Key, event: Ev) {
+        let shard = self.env.place(slot).0;
+        self.shards[shard].queue.push(key.0, key.1, event);
+    }
+
+    /// The node in `slot`.
+    pub(crate) fn node(&self, slot: usize) -> &Node {
+        let (shard, local) = self.env.place(slot);
+        &self.shards[shard].nodes[local]
+    }
+
+    /// Settles the node in `slot` now, within the world's event.
+    pub(crate) fn settle(&mut self, slot: usize) {
+        let (shard, local) = self.env.place(slot);
+        let shard = &mut self.shards[shard];
+        shard.now = self.now;
+        shard.event = self.event;
+        shard.settle(&self.env, local);
+    }
+
+    pub(crate) fn total_counts(&self) -> Counts {
+        let mut total = self.own;
+        for shard in &self.shards {
+            total.add(&shard.counts);
         }
+        total
     }
 
     /// Every node joins at time 0; attackers start announcing within their first interval.
     fn populate(&mut self) {
-        for slot in 0..self.p.nodes {
+        for slot in 0..self.env.p.nodes {
             let kind = Kind::Honest {
-                reachable: self.rng.unit() >= self.p.unreachable,
+                reachable: self.rng.unit() >= self.env.p.unreachable,
             };
             self.spawn(slot as usize, kind);
         }
-        for slot in self.p.nodes..self.p.nodes + self.p.attackers {
+        for slot in self.env.p.nodes..self.env.p.nodes + self.env.p.attackers {
             let uid = self.spawn(slot as usize, Kind::Attacker);
             let first = self.rng.below(ATTACK_INTERVAL);
-            self.queue.push(first, Ev::Attack(uid));
+            let seq = self.next_seq();
+            self.main.push(first, seq, Ev::Attack(uid));
         }
-        if self.p.topology == Topology::Static {
+        if self.env.p.topology == Topology::Static {
             self.build_static_overlay();
         }
-        for slot in 0..self.nodes.len() {
-            if self.p.topology == Topology::Dial {
+        for slot in 0..self.slots {
+            if self.env.p.topology == Topology::Dial {
                 self.bootstrap(slot);
             }
             self.settle(slot);
         }
-        self.queue.push(0, Ev::Minute(0));
+        self.end_of_step();
+        let seq = self.next_seq();
+        self.main.push(0, seq, Ev::Minute(0));
     }
 
     /// A new node in `slot` (pushed if the slot is new), with a fresh uid.
     pub(crate) fn spawn(&mut self, slot: usize, kind: Kind) -> u32 {
-        let uid = self.slot_of.len() as u32;
+        let uid = self.env.slot_of.len() as u32;
         assert!(uid < MAX_UIDS, "more nodes over the run than addresses");
-        self.slot_of.push(slot as u32);
-        let dialer = match self.p.policy {
+        self.env.slot_of.push(slot as u32);
+        let p = &self.env.p;
+        let dialer = match p.policy {
             Policy::Book if kind.is_honest() => {
-                let config = BookConfig::default().max_candidates(self.p.book_capacity);
-                let secret = mix(self.p.seed ^ u64::from(uid).rotate_left(32)).to_le_bytes();
+                let config = BookConfig::default().max_candidates(p.book_capacity);
+                let secret = mix(p.seed ^ u64::from(uid).rotate_left(32)).to_le_bytes();
                 let mut secret16 = [0u8; 16];
                 secret16[..8].copy_from_slice(&secret);
                 let mut book = PeerBook::new(config, secret16);
@@ -262,117 +300,95 @@ impl World {
             }
             _ => Dialer::Naive(Naive::default()),
         };
+        let sampled = self.sample_of_slot.get(slot).copied().unwrap_or(false);
         let node = Node {
             uid,
             kind,
-            swarm: Swarm::new(self.config.clone()),
+            swarm: Swarm::new(self.env.config.clone()),
             dialer,
             links: Vec::new(),
             in_flight: 0,
             wake: None,
             attack: Vec::new(),
+            pushes: 0,
+            known: sampled.then(Bits::default),
+            crawler: None,
         };
-        if slot < self.nodes.len() {
-            self.nodes[slot] = node;
+        let (shard, local) = self.env.place(slot);
+        if slot < self.slots {
+            self.shards[shard].nodes[local] = node;
         } else {
-            self.nodes.push(node);
+            debug_assert_eq!(slot, self.slots);
+            self.shards[shard].nodes.push(node);
+            self.slots += 1;
         }
         if kind.is_honest() {
             self.live.insert(uid);
             self.live_count += 1;
         }
-        if let Some(k) = self.sampled(slot) {
-            self.known[k] = Bits::default();
-        }
-        if self.p.session_minutes > 0.0 && kind.is_honest() {
-            let session = self.rng.exponential(self.p.session_minutes * MINUTE as f64);
-            self.queue.push(self.now + session as u64, Ev::Leave(uid));
+        if self.env.p.session_minutes > 0.0 && kind.is_honest() {
+            let session = self
+                .rng
+                .exponential(self.env.p.session_minutes * MINUTE as f64);
+            let seq = self.next_seq();
+            self.main
+                .push(self.now + (session as u64).max(1), seq, Ev::Leave(uid));
         }
         uid
     }
 
-    /// The slot of a live node.
-    pub(crate) fn slot(&self, uid: u32) -> Option<usize> {
-        let slot = *self.slot_of.get(uid as usize)?;
-        (slot != NONE).then_some(slot as usize)
-    }
-
     /// The node `uid` is gone.
     pub(crate) fn forget(&mut self, uid: u32) {
-        if let Some(s) = self.slot_of.get_mut(uid as usize) {
-            *s = NONE;
-        }
+        self.env.forget(uid);
         if self.live.contains(uid) {
             self.live.remove(uid);
             self.live_count -= 1;
         }
     }
 
-    pub(crate) fn sampled(&self, slot: usize) -> Option<usize> {
-        let k = *self.sample_of_slot.get(slot)?;
-        (k != NONE).then_some(k as usize)
-    }
-
-    /// Slot `slot`'s node now knows of node `uid` (a neighbour, or an address learned).
-    pub(crate) fn learn(&mut self, slot: usize, uid: u32) {
-        if let Some(k) = self.sampled(slot) {
-            if self.nodes[slot].uid != uid {
-                self.known[k].insert(uid);
-            }
-        }
-        if self.crawler.is_some() {
-            self.crawler_learns(slot, uid);
-        }
-    }
-
-    /// Whether `addr` is a node's (the only addresses a known set counts).
-    pub(crate) fn node_uid(addr: std::net::SocketAddr) -> Option<u32> {
-        node_of(addr)
-    }
-
-    /// The virtual time as the crate sees it.
-    pub(crate) fn instant(&self) -> Instant {
-        self.base + Duration::from_nanos(self.now)
-    }
-
-    /// An `Instant` the crate gave back, as virtual ns (never before now).
-    pub(crate) fn ns(&self, at: Instant) -> u64 {
-        let ns = at.saturating_duration_since(self.base).as_nanos();
-        u64::try_from(ns).unwrap_or(u64::MAX).max(self.now)
-    }
-
-    /// One-way latency between two endpoints: 5–100 ms, fixed per pair.
-    pub(crate) fn latency(&self, a: u64, b: u64) -> u64 {
-        link_latency(self.p.seed, a, b)
-    }
-
     /// Drops every node's `PeerBook` (the run is over), so the caller can measure the heap
     /// they held; a node keeps an empty naive dialer.
     pub fn release_books(&mut self) {
-        for node in &mut self.nodes {
-            node.dialer = Dialer::Naive(Naive::default());
+        for shard in &mut self.shards {
+            for node in &mut shard.nodes {
+                node.dialer = Dialer::Naive(Naive::default());
+            }
         }
     }
 
     /// The mean over sampled live honest nodes of the share of the other live honest nodes
-    /// they know.
-    fn measure(&mut self) {
+    /// they know, summed in slot order (so the same on any number of shards).
+    pub(crate) fn measure(&mut self) {
         let others = self.live_count.saturating_sub(1).max(1) as f64;
         let mut sum = 0.0;
         let mut n = 0u64;
-        for slot in 0..self.nodes.len() {
-            let Some(k) = self.sampled(slot) else {
+        for slot in 0..self.slots {
+            let Some(known) = self.node(slot).known.as_ref() else {
                 continue;
             };
-            sum += self.known[k].count_common(&self.live) as f64 / others;
+            sum += known.count_common(&self.live) as f64 / others;
             n += 1;
         }
         self.known_fraction
             .push(if n == 0 { 0.0 } else { sum / n as f64 });
-        self.victim_curve.push(self.counts.victim_dials);
-        let ends: usize = self.nodes.iter().map(|n| n.links.len()).sum();
+        self.victim_curve.push(self.total_counts().victim_dials);
+        let ends: usize = self.nodes().map(|n| n.links.len()).sum();
         self.links_curve.push(ends as u64 / 2);
     }
+}
+
+/// slot → whether its node's known set is tracked: every `step`-th honest slot, `sample` of
+/// them.
+fn sample_slots(p: &Params) -> Vec<bool> {
+    let mut sampled = vec![false; (p.nodes + p.attackers) as usize];
+    let step = (p.nodes / p.sample.clamp(1, p.nodes.max(1))).max(1);
+    for s in (0..p.nodes as usize)
+        .step_by(step as usize)
+        .take(p.sample as usize)
+    {
+        sampled[s] = true;
+    }
+    sampled
 }
 
 /// One-way latency between two endpoints: 5–100 ms, fixed per pair and seed.
@@ -388,5 +404,14 @@ mod tests {
     #[test]
     fn events_stay_small() {
         assert!(std::mem::size_of::<super::Ev>() <= 24);
+    }
+
+    /// The shards' windows are only independent if no link is faster than their length.
+    #[test]
+    fn no_link_is_faster_than_a_window() {
+        let fastest = (0..100_000u64)
+            .map(|i| super::link_latency(7, i, i.wrapping_mul(2_654_435_761) % 1_000_003))
+            .min();
+        assert!(fastest >= Some(crate::shard::MIN_LATENCY));
     }
 }

@@ -32,6 +32,33 @@ fn same_arguments_same_trace() {
     assert_ne!(a.trace_hash(), c.trace_hash());
 }
 
+/// The nodes split into shards on threads make the same run, event for event: the trace, the
+/// counters and the known fractions do not depend on the thread count, with the `--crawler`
+/// node (whose state lives in its shard) or without.
+#[test]
+fn threads_do_not_change_the_run() {
+    let mut crawled = small(1);
+    crawled.crawler = Some(CrawlerParams::at(1));
+    for p in [small(1), crawled] {
+        let one = run(p.clone());
+        for threads in [2, 3] {
+            let mut world = World::with_threads(p.clone(), threads);
+            world.run(|_| {});
+            assert_eq!(world.trace_hash(), one.trace_hash(), "{threads} threads");
+            assert_eq!(world.known_fraction, one.known_fraction);
+            assert_eq!(world.counts.frames, one.counts.frames);
+            assert_eq!(world.counts.dials, one.counts.dials);
+            assert_eq!(world.counts.joins, one.counts.joins);
+            let curves = |w: &World| {
+                w.crawler
+                    .as_ref()
+                    .map(|c| (c.known_fraction.clone(), c.observer_coverage.clone()))
+            };
+            assert_eq!(curves(&world), curves(&one));
+        }
+    }
+}
+
 /// A static overlay knows, from its first minute on, what the model says one interval
 /// teaches: K₁/N within 5 %.
 #[test]

@@ -29,6 +29,7 @@ pub(crate) struct LastFrame {
 
 impl LastFrame {
     /// The remembered frame, if it was encoded from exactly these inputs.
+    #[inline]
     pub(crate) fn get(
         &self,
         extension_id: u8,

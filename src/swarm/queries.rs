@@ -26,7 +26,7 @@ impl Swarm {
 
     /// How many peers are advertised as live (connected, plus lingering contacts).
     pub fn live_count(&self) -> usize {
-        self.live.timeline().live().len()
+        self.live.timeline().live_len()
     }
 
     /// The same as [`live_count`](Self::live_count) (an older name that read like a list).
@@ -36,11 +36,7 @@ impl Swarm {
 
     /// Every live peer, in address order.
     pub fn live(&self) -> impl Iterator<Item = Peer> + '_ {
-        self.live
-            .timeline()
-            .live()
-            .iter()
-            .map(|(&addr, &(_, flags))| Peer::new(addr, flags))
+        self.live.timeline().live_peers()
     }
 
     /// Whether `addr` is advertised as live.

@@ -4,14 +4,16 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{Direction, Swarm};
+use super::{Direction, Hosted, Swarm};
 use crate::addr::canonical_addr;
 use crate::codec::Frame;
+use crate::config::Config;
 use crate::conn::Conn;
 use crate::live::Added;
 use crate::peer::PeerFlags;
 use crate::schedule::Schedule;
 use crate::slots::ConnectionId;
+use crate::timeline::Timeline;
 
 impl Swarm {
     pub(super) fn conn(&self, id: ConnectionId) -> Option<&Conn> {
@@ -45,10 +47,14 @@ impl Swarm {
     /// The log grew: every connection waiting for news has some now.
     pub(super) fn log_grew(&mut self) {
         let waiting = self.schedule.take_waiting();
+        let now = self.now;
         for &id in &waiting {
             if let Some(hosted) = self.slots.get_mut(id) {
                 Schedule::woken(&mut hosted.ticket);
-                self.place(id, None);
+                if let Some(now) = now {
+                    let at = Place::new(&self.config, now, None);
+                    at.place(&mut self.schedule, self.live.timeline(), id, hosted);
+                }
             }
         }
         self.schedule.recycle_waiting(waiting);
@@ -60,21 +66,24 @@ impl Swarm {
     /// Puts `id` where its engine says it belongs; `due_by` is the `now` of an input on `id`
     /// itself (see the time convention in the type docs).
     pub(super) fn reschedule(&mut self, id: ConnectionId, due_by: Option<Instant>) {
-        self.place(id, due_by);
-        self.prune();
+        // Pushing a live deadline keeps the heap's top live; only superseding one may not
+        // (a frame just built had none: it was ready).
+        if self.place(id, due_by) {
+            self.prune();
+        }
     }
 
     /// [`reschedule`](Self::reschedule) without the pruning, for callers that place many
-    /// connections and prune once.
-    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) {
+    /// connections and prune once. Returns whether a live deadline was superseded.
+    fn place(&mut self, id: ConnectionId, due_by: Option<Instant>) -> bool {
         let Some(now) = self.now else {
-            return; // no instant seen yet: nothing can have started
+            return false; // no instant seen yet: nothing can have started
         };
         let Some(hosted) = self.slots.get_mut(id) else {
-            return;
+            return false;
         };
-        let next = hosted.conn.next(self.live.timeline(), &self.config, now);
-        self.schedule.place(id, &mut hosted.ticket, next, due_by);
+        let at = Place::new(&self.config, now, due_by);
+        at.place(&mut self.schedule, self.live.timeline(), id, hosted)
     }
 
     /// Keeps the heap's top a live deadline, so that `poll_timeout` is exact.
@@ -109,7 +118,11 @@ impl Swarm {
             now,
             in_burst.then_some(&mut self.chunk),
         );
-        self.reschedule(id, None);
+        // Placed with the slot in hand (no second lookup); see `reschedule`.
+        let at = Place::new(&self.config, now, None);
+        if at.place(&mut self.schedule, self.live.timeline(), id, hosted) {
+            self.prune();
+        }
         self.compact();
         frame
     }
@@ -121,5 +134,37 @@ impl Swarm {
         if hosted.conn.pending_events() > 0 {
             self.schedule.note_events(id, &mut hosted.ticket);
         }
+    }
+}
+
+/// What placing a connection needs besides the connection: the swarm's fields it reads, so
+/// that a caller already holding the connection's slot places it without looking it up again
+/// (the woken connections of a torrent, a connection that just sent).
+struct Place<'a> {
+    config: &'a Config,
+    now: Instant,
+    due_by: Option<Instant>,
+}
+
+impl<'a> Place<'a> {
+    fn new(config: &'a Config, now: Instant, due_by: Option<Instant>) -> Self {
+        Self {
+            config,
+            now,
+            due_by,
+        }
+    }
+
+    /// Puts `hosted` (connection `id`) where its engine says it belongs; returns whether a
+    /// live deadline was superseded.
+    fn place(
+        &self,
+        schedule: &mut Schedule,
+        timeline: &Timeline,
+        id: ConnectionId,
+        hosted: &mut Hosted,
+    ) -> bool {
+        let next = hosted.conn.next(timeline, self.config, self.now);
+        schedule.place(id, &mut hosted.ticket, next, self.due_by)
     }
 }

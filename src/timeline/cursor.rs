@@ -76,6 +76,7 @@ impl Cursor {
     }
 
     /// The remote's own address, as far as known.
+    #[inline]
     pub(crate) fn own(&self) -> Option<SocketAddr> {
         self.own
     }
@@ -94,6 +95,7 @@ impl Cursor {
         self.own = Some(addr);
     }
 
+    #[inline]
     pub(crate) fn position(&self) -> Seq {
         self.position
     }
@@ -117,6 +119,7 @@ impl Cursor {
     }
 
     /// Whether the walk has anything left to look at.
+    #[inline]
     pub(crate) fn has_pending(&self, timeline: &Timeline) -> bool {
         self.position < timeline.head() || self.echo.as_ref().is_some_and(|e| !e.readd.is_empty())
     }
@@ -160,6 +163,7 @@ impl Cursor {
     /// by [`skip_dead`](Self::skip_dead) (so the drop must not be sent either). A drop
     /// [`owe_drop`](Self::owe_drop) recorded is not: its add lies inside a run but was not
     /// held back.
+    #[inline]
     pub(super) fn walked_dead(&self, addr: SocketAddr, add_seq: Seq, drop_seq: Seq) -> bool {
         let Some(echo) = self.echo.as_deref() else {
             return false;
@@ -176,6 +180,7 @@ impl Cursor {
     /// Records that the drop of `addr` was walked (sent or skipped): it is owed no longer.
     /// Not done by [`walked_dead`](Self::walked_dead) itself, because a drop that finds the
     /// batch full is walked again for the next frame and must still be owed then.
+    #[inline]
     pub(super) fn drop_walked(&mut self, addr: SocketAddr) {
         let Some(echo) = self.echo.as_deref_mut() else {
             return;
@@ -191,6 +196,7 @@ impl Cursor {
     }
 
     /// Forgets the runs whose drops are all behind the cursor now.
+    #[inline]
     pub(super) fn forget_walked_runs(&mut self) {
         let Some(echo) = self.echo.as_deref_mut() else {
             return;
@@ -210,6 +216,7 @@ impl Cursor {
     }
 
     /// If `addr`'s drop was skipped, forgets that and returns true: skip its re-add.
+    #[inline]
     pub(super) fn take_returning(&mut self, addr: SocketAddr) -> bool {
         let Some(echo) = self.echo.as_deref_mut() else {
             return false;
@@ -219,6 +226,7 @@ impl Cursor {
         found
     }
 
+    #[inline]
     fn free_empty_echo(&mut self) {
         if self.echo.as_ref().is_some_and(|e| e.len() == 0) {
             self.echo = None;
@@ -227,8 +235,10 @@ impl Cursor {
 
     /// If `addr` was held back (or is queued to be re-added), forgets it and returns true:
     /// its drop must not be sent.
+    #[inline]
     pub(super) fn release(&mut self, addr: SocketAddr) -> bool {
-        if Some(addr) == self.own && self.own_suppressed {
+        // The flag first: asked of every drop walked, and it is rarely set.
+        if self.own_suppressed && Some(addr) == self.own {
             self.own_suppressed = false;
             return true;
         }
@@ -297,6 +307,7 @@ impl Compactor {
     /// Compacts `timeline` if that pays off, keeping what any of the `count` cursors still
     /// needs. The count comes separately so that deciding not to compact (the usual case)
     /// costs nothing per cursor.
+    #[inline]
     pub(crate) fn run<'c, I: Iterator<Item = &'c Cursor>>(
         &mut self,
         timeline: &mut Timeline,

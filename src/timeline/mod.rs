@@ -14,9 +14,14 @@ use std::net::SocketAddr;
 use crate::grow::GrowByEighth;
 use crate::peer::{Peer, PeerFlags};
 
+mod batch;
 mod cursor;
+mod key;
 
+pub(crate) use batch::Batch;
+use batch::Shared;
 pub(crate) use cursor::{Compactor, Cursor};
+use key::LiveKey;
 
 /// Sequence numbers start at 1, so a cursor at 0 has seen nothing.
 pub(crate) type Seq = u64;
@@ -76,8 +81,8 @@ pub(crate) struct Timeline {
     entries: VecDeque<Entry>,
     /// The seq of the last appended entry (0: none yet).
     head: Seq,
-    /// Live peers: their add seq and flags.
-    live: BTreeMap<SocketAddr, (Seq, PeerFlags)>,
+    /// Live peers: their add seq and flags, by packed address (cheap to compare).
+    live: BTreeMap<LiveKey, (Seq, PeerFlags)>,
     /// Entries belonging to add/drop pairs (candidates for compaction).
     dead_entries: usize,
     /// How many of them the last compaction had to keep (a cursor sat between).
@@ -85,16 +90,32 @@ pub(crate) struct Timeline {
 }
 
 impl Timeline {
+    #[inline]
     pub(crate) fn head(&self) -> Seq {
         self.head
     }
 
-    pub(crate) fn live(&self) -> &BTreeMap<SocketAddr, (Seq, PeerFlags)> {
-        &self.live
+    /// How many peers are live.
+    pub(crate) fn live_len(&self) -> usize {
+        self.live.len()
     }
 
+    /// Every live peer, in address order.
+    pub(crate) fn live_peers(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.live
+            .iter()
+            .map(|(&key, &(_, flags))| Peer::new(key.into(), flags))
+    }
+
+    #[inline]
     pub(crate) fn is_live(&self, addr: SocketAddr) -> bool {
-        self.live.contains_key(&addr)
+        self.live.contains_key(&addr.into())
+    }
+
+    /// The add seq and flags of `addr`, if it is live.
+    #[inline]
+    fn live_entry(&self, addr: SocketAddr) -> Option<(Seq, PeerFlags)> {
+        self.live.get(&addr.into()).copied()
     }
 
     /// Records that a connection to `addr` was established. Returns false if `addr` is
@@ -102,7 +123,7 @@ impl Timeline {
     /// connections not yet told about it.
     pub(crate) fn connected(&mut self, addr: SocketAddr, flags: PeerFlags) -> bool {
         // One descent of the map, whether `addr` is live already or new.
-        match self.live.entry(addr) {
+        match self.live.entry(addr.into()) {
             MapEntry::Occupied(mut live) => {
                 let (add_seq, live_flags) = live.get_mut();
                 *live_flags = flags;
@@ -125,7 +146,7 @@ impl Timeline {
 
     /// Records that the connection to `addr` ended. Returns false if it was not live.
     pub(crate) fn disconnected(&mut self, addr: SocketAddr) -> bool {
-        let Some((add_seq, flags)) = self.live.remove(&addr) else {
+        let Some((add_seq, flags)) = self.live.remove(&addr.into()) else {
             return false;
         };
         self.head += 1;
@@ -183,7 +204,7 @@ impl Timeline {
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.live.len() * (std::mem::size_of::<(SocketAddr, (Seq, PeerFlags))>() + 8)
+            + self.live.len() * (std::mem::size_of::<(LiveKey, (Seq, PeerFlags))>() + 8)
     }
 
     /// Walks `cursor` forward, filling `batch` with the next frame's entries.
@@ -204,8 +225,8 @@ impl Timeline {
         if let Some(echo) = cursor.echo.as_deref_mut() {
             while batch.added.len() < batch.max_added && !echo.readd.is_empty() {
                 let addr = echo.readd.remove(0);
-                match self.live.get(&addr) {
-                    Some(&(_, flags)) if !suppress(addr) => {
+                match self.live_entry(addr) {
+                    Some((_, flags)) if !suppress(addr) => {
                         batch.added.push(Peer::new(addr, flags));
                     }
                     // Held back again, or gone (its drop, still ahead, must be skipped).
@@ -217,28 +238,72 @@ impl Timeline {
         cursor.forget_walked_runs();
     }
 
+    /// [`first_after`](Self::first_after), or what the walk before found for the same
+    /// position of the same log.
+    fn start_of(&self, position: Seq, shared: &mut Shared) -> usize {
+        shared.sync(self.head, self.entries.len());
+        shared.start(position).unwrap_or_else(|| {
+            let start = self.first_after(position);
+            shared.remember_start(position, start);
+            start
+        })
+    }
+
+    /// The index of the first entry after seq `position`. Searched from the head back, in
+    /// steps that double, then by halves: most cursors walk from just behind the head (a
+    /// frame per change), and then this costs a few reads, where a search of the whole log
+    /// cost one per halving of it.
+    fn first_after(&self, position: Seq) -> usize {
+        let after = |i: usize| self.entries[i].seq > position;
+        let (mut low, mut high) = (0, self.entries.len());
+        let mut step = 1;
+        while step <= high {
+            let probe = high - step;
+            if !after(probe) {
+                low = probe + 1;
+                break;
+            }
+            high = probe;
+            step *= 2;
+        }
+        // Every entry before `low` is at or before `position`, every one from `high` after.
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if after(mid) {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        low
+    }
+
     /// The log part of [`walk`](Self::walk): from the cursor's position on, until the batch
     /// is full or the head is reached.
     fn walk_log(
         &self,
         cursor: &mut Cursor,
         batch: &mut Batch,
-        suppress: impl Fn(SocketAddr) -> bool,
+        suppress: &impl Fn(SocketAddr) -> bool,
     ) {
-        let start = self.entries.partition_point(|e| e.seq <= cursor.position);
+        let start = self.start_of(cursor.position, &mut batch.shared);
         for entry in self.entries.range(start..) {
             let consumed = match entry.kind() {
                 Kind::Add { dropped_at } => {
-                    walk_add(entry, dropped_at, self.head, cursor, batch, &suppress)
+                    walk_add(entry, dropped_at, self.head, cursor, batch, suppress)
                 }
                 Kind::Drop { add_seq } => {
                     // Connected again since (a later add): the drop would be stale news.
                     // Asked only of a drop no earlier rule skips: a cursor catching up walks
                     // many drops of pairs it never heard of, and each ask is a map descent.
-                    let back = || {
-                        self.live
-                            .get(&entry.addr)
-                            .is_some_and(|&(s, _)| s > entry.seq)
+                    let back = |shared: &mut Shared| {
+                        shared.back(entry.seq).unwrap_or_else(|| {
+                            let back = self
+                                .live_entry(entry.addr)
+                                .is_some_and(|(s, _)| s > entry.seq);
+                            shared.remember_back(entry.seq, back);
+                            back
+                        })
                     };
                     let consumed = walk_drop(entry, add_seq, back, cursor, batch);
                     if consumed {
@@ -257,14 +322,16 @@ impl Timeline {
 }
 
 /// Puts an add into the batch unless a rule says otherwise; false if the batch is full.
-/// `head` is the log's head.
+/// `head` is the log's head. Always inlined: it runs once per add walked, and a call (with
+/// the echo rule inlined into it) cost more than its early returns.
+#[inline(always)]
 fn walk_add(
     entry: &Entry,
     dropped_at: Option<Seq>,
     head: Seq,
     cursor: &mut Cursor,
     batch: &mut Batch,
-    suppress: impl Fn(SocketAddr) -> bool,
+    suppress: &impl Fn(SocketAddr) -> bool,
 ) -> bool {
     // Came and went before this connection attached: never its news.
     if dropped_at.is_some_and(|d| d < cursor.attached_at) {
@@ -285,7 +352,7 @@ fn walk_add(
         return true;
     }
     // Held back: a peer the echo rule keeps from this remote.
-    if suppress(entry.addr) {
+    if (*suppress)(entry.addr) {
         cursor.suppress(entry.addr);
         return true;
     }
@@ -306,7 +373,7 @@ fn walk_add(
 fn walk_drop(
     entry: &Entry,
     add_seq: Seq,
-    back: impl FnOnce() -> bool,
+    back: impl FnOnce(&mut Shared) -> bool,
     cursor: &mut Cursor,
     batch: &mut Batch,
 ) -> bool {
@@ -320,7 +387,7 @@ fn walk_drop(
     }
     // The peer is connected again: skip this drop and the add that brought it back, so no
     // frame drops a live peer (the drop and re-add may fall in different frames).
-    if back() {
+    if back(&mut batch.shared) {
         cursor.note_returning(entry.addr);
         return true;
     }
@@ -334,36 +401,6 @@ fn walk_drop(
     }
     batch.dropped.push(entry.addr);
     true
-}
-
-/// One frame's worth of entries, with its limits; reused between frames.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub(crate) added: Vec<Peer>,
-    pub(crate) dropped: Vec<SocketAddr>,
-    pub(crate) max_added: usize,
-    pub(crate) max_dropped: usize,
-}
-
-impl Batch {
-    pub(crate) fn reset(&mut self, max_added: usize, max_dropped: usize) {
-        self.added.clear();
-        self.dropped.clear();
-        // Exactly the room a frame may need, not the next power of two: a `Swarm` keeps
-        // this between frames.
-        self.added.reserve_exact(max_added);
-        self.max_added = max_added;
-        self.max_dropped = max_dropped;
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.dropped.is_empty()
-    }
-
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.added.capacity() * std::mem::size_of::<Peer>()
-            + self.dropped.capacity() * std::mem::size_of::<SocketAddr>()
-    }
 }
 
 #[cfg(test)]

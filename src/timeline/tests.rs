@@ -135,3 +135,30 @@ fn a_returning_peer_that_left_again_is_dropped_inside_a_dead_run() {
     assert!(!cursor.has_pending(&timeline));
     assert_eq!(cursor.heap_bytes(), 0);
 }
+
+/// Cursors sharing one batch (a `Swarm`'s) reuse where the walk before started only while
+/// the log is the same: a compaction that removed entries before that start moves every
+/// index, and the next cursor at the same position must search again.
+#[test]
+fn a_shared_start_is_searched_again_after_a_compaction() {
+    let mut timeline = Timeline::default();
+    let (mut a, mut b) = (Cursor::attach(&timeline), Cursor::attach(&timeline));
+    let (p, y, q) = (addr(1), addr(2), addr(3));
+    timeline.connected(p, PeerFlags::EMPTY); // 1
+    timeline.disconnected(p); // 2
+    timeline.connected(y, PeerFlags::EMPTY); // 3
+    let mut batch = Batch::default();
+    let mut walk = |cursor: &mut Cursor, timeline: &Timeline| {
+        batch.reset(50, 50);
+        timeline.walk(cursor, &mut batch, |_| false);
+        batch.added.iter().map(|p| p.addr).collect::<Vec<_>>()
+    };
+    assert_eq!(walk(&mut a, &timeline), [y]);
+    assert_eq!(walk(&mut b, &timeline), [y]);
+    timeline.connected(q, PeerFlags::EMPTY); // 4, at index 3
+    assert_eq!(walk(&mut a, &timeline), [q]);
+    // Both cursors are past p's pair: it goes, and q is at index 1 now.
+    timeline.compact(&[3, 4], &[]);
+    assert_eq!(timeline.entries.len(), 2);
+    assert_eq!(walk(&mut b, &timeline), [q]);
+}

@@ -205,10 +205,22 @@ impl Hasher for AddrHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
+        // Addresses hash as 16 bytes (IPv6) or 4 (IPv4): whole words, then a 4-byte tail
+        // read as one integer, without the copy into a padded word that a short tail needs.
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut full = [0u8; 8];
+            full.copy_from_slice(word);
+            self.write_u64(u64::from_le_bytes(full));
+        }
+        match *words.remainder() {
+            [] => {}
+            [a, b, c, d] => self.write_u32(u32::from_le_bytes([a, b, c, d])),
+            ref tail => {
+                let mut word = [0u8; 8];
+                word[..tail.len()].copy_from_slice(tail);
+                self.write_u64(u64::from_le_bytes(word));
+            }
         }
     }
 

@@ -357,6 +357,15 @@ pub struct Observed {
 pub fn observe(state: &impl Host) -> Observed {
     Observed {
         remote_peers: state.remote_peers().collect(),
+        ..observe_except_claims(state)
+    }
+}
+
+/// [`observe`] with `remote_peers` left empty, for a caller that reads the claims into a
+/// buffer of its own (no allocation).
+pub fn observe_except_claims(state: &impl Host) -> Observed {
+    Observed {
+        remote_peers: Vec::new(),
         enabled: state.is_enabled(),
         started: state.is_started(),
         remote_id: state.remote_extension_id(),

@@ -149,11 +149,13 @@ impl WireRules {
             self.limits.per_frame <= MAX_PEERS_PER_MESSAGE,
             "per-frame limit above BEP 11's 50"
         );
-        let mut in_frame = AddrSet::default();
+        // No address twice in one frame, with no set of the frame's own: an address added
+        // twice fails `advertised.insert` the second time, one dropped twice fails
+        // `advertised.remove`, and one added and dropped must be live for the add and not
+        // live for the drop. The frames refused are exactly those a per-frame set refuses.
         for peer in message.added() {
             let addr = peer.addr;
             ensure!(!is_mapped(addr), "{addr} sent as IPv4-mapped IPv6");
-            ensure!(in_frame.insert(addr), "{addr} twice in one frame");
             ensure!(usable(addr), "unusable {addr} advertised");
             let flags = live(addr);
             ensure!(
@@ -163,7 +165,7 @@ impl WireRules {
             );
             ensure!(
                 self.advertised.insert(addr),
-                "{addr} advertised again without a drop in between"
+                "{addr} advertised again without a drop in between, or twice in one frame"
             );
             ensure!(
                 Some(addr) != self.remote_addr,
@@ -177,13 +179,12 @@ impl WireRules {
         for addr in message.dropped() {
             ensure!(!is_mapped(addr), "{addr} dropped as IPv4-mapped IPv6");
             ensure!(
-                in_frame.insert(addr),
-                "{addr} twice (or added and dropped) in one frame"
+                live(addr).is_none(),
+                "live {addr} dropped, or {addr} twice (added and dropped) in one frame"
             );
-            ensure!(live(addr).is_none(), "live {addr} dropped");
             ensure!(
                 self.advertised.remove(&addr),
-                "{addr} dropped but never advertised"
+                "{addr} dropped but never advertised, or twice in one frame"
             );
         }
         self.frames += 1;
