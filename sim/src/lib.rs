@@ -6,6 +6,7 @@
 pub mod addr;
 pub mod bits;
 mod counts;
+pub mod crawler;
 pub mod dialer;
 mod links;
 pub mod model;

@@ -18,9 +18,14 @@ impl World {
     /// The joiner in `slot` hears of `bootstrap` random other nodes (honest or not), as a
     /// tracker would answer.
     pub(crate) fn bootstrap(&mut self, slot: usize) {
+        self.tracker_answer(slot, self.env.p.bootstrap);
+    }
+
+    /// The node in `slot` hears of `count` random other nodes.
+    pub(crate) fn tracker_answer(&mut self, slot: usize, count: u32) {
         let total = self.slots as u64;
         let now = self.env.instant(self.now);
-        for _ in 0..self.env.p.bootstrap {
+        for _ in 0..count {
             let other = self.rng.below(total) as usize;
             if other == slot {
                 continue;
@@ -58,7 +63,12 @@ impl World {
                 .iter()
                 .filter(move |&&(a, b)| a == uid || b == uid)
         };
-        let full = self.node(to_slot).links.len() + opening(to).count() >= self.env.p.accept_cap();
+        // The crawler takes every connection offered.
+        let cap = match self.node(to_slot).kind {
+            Kind::Crawler => usize::MAX,
+            _ => self.env.p.accept_cap(),
+        };
+        let full = self.node(to_slot).links.len() + opening(to).count() >= cap;
         let linked =
             self.node(from_slot).linked_to(to) || opening(to).any(|&(a, b)| a == from || b == from);
         if full || linked {

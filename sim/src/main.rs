@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
+use pex_sim::params::CrawlerParams;
 use pex_sim::{report, Params, Policy, Summary, Topology, World};
 
 // Counts heap bytes, so the summary can say where the memory goes.
@@ -55,11 +56,22 @@ struct Args {
     /// Nodes whose known set is tracked (default: all up to 10,000 nodes, else 1,000).
     #[arg(long)]
     sample: Option<u32>,
+    /// Add a measurement node: a PEX-only, connection-greedy crawler that joins late with only
+    /// a tracker answer and dials every address it learns (see `docs/sim.md`, "Against the
+    /// field measurements").
+    #[arg(long)]
+    crawler: bool,
+    /// The protocol minute the crawler joins at.
+    #[arg(long, default_value_t = 1)]
+    crawler_join: u32,
+    /// Nodes in the crawler's one tracker answer (a tracker's usual answer is 50).
+    #[arg(long, default_value_t = 50)]
+    crawler_bootstrap: u32,
     /// Threads (and shards of nodes) to run on; the run and its `trace_hash` are the same
     /// for any value. Default: the machine's cores, at most 8.
     #[arg(long)]
     threads: Option<usize>,
-    /// Where `summary.json`, `convergence.svg` and `attack.svg` go.
+    /// Where `summary.json`, `convergence.svg`, `attack.svg` and `crawler.svg` go.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
 }
@@ -68,6 +80,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if args.nodes < 2 || args.degree == 0 || !(0.0..=1.0).contains(&args.unreachable) {
         return Err("need --nodes ≥ 2, --degree ≥ 1 and --unreachable in [0, 1]".into());
+    }
+    if args.crawler && args.topology == Topology::Static {
+        return Err("--crawler dials what it learns: it needs --topology dial".into());
     }
     let mut params = Params::new(args.nodes);
     params.minutes = args.minutes;
@@ -83,6 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(sample) = args.sample {
         params.sample = sample.clamp(1, args.nodes);
     }
+    params.crawler = args.crawler.then_some(CrawlerParams {
+        join_minute: args.crawler_join,
+        bootstrap: args.crawler_bootstrap,
+    });
 
     let bar = ProgressBar::new(u64::from(params.minutes));
     bar.set_style(ProgressStyle::with_template(
@@ -115,6 +134,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = serde_json::to_string_pretty(&summary)?;
     std::fs::write(args.out.join("summary.json"), json + "\n")?;
     report::plot_convergence(&summary, &args.out.join("convergence.svg"))?;
+    if summary.crawler.is_some() {
+        report::plot_crawler(&summary, &args.out.join("crawler.svg"))?;
+    }
     if summary.params.attackers > 0 {
         report::plot_attack(&world, &args.out.join("attack.svg"))?;
     }
@@ -135,6 +157,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary.victim_dials,
         summary.trace_hash,
     );
+    if let Some(c) = &summary.crawler {
+        let last = |v: &[f64]| 100.0 * v.last().copied().unwrap_or(0.0);
+        eprintln!(
+            "crawler (joined at minute {}): knows {:.1} %, connected to {:.1} %, \
+             observer coverage {:.1} %, {} PEX sources",
+            c.crawler_join_minute,
+            last(&c.crawler_known_fraction),
+            last(&c.crawler_connected_fraction),
+            last(&c.observer_coverage),
+            c.crawler_pex_sources.last().copied().unwrap_or(0),
+        );
+    }
     Ok(())
 }
 

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use ut_pex::{ConnectionId, Peer, Swarm};
 
 use crate::bits::Bits;
+use crate::crawler::{Recorder, CRAWLER_HALF_OPEN};
 use crate::dialer::Dialer;
+use crate::world::MAX_HALF_OPEN;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,15 @@ pub enum Kind {
     },
     /// Connects like an honest node, but its PEX frames are forged (see [`Node::attack`]).
     Attacker,
+    /// The measurement node of `--crawler` ([`crate::crawler`]): not one of the swarm.
+    Crawler,
+}
+
+impl Kind {
+    /// Whether it is one of the swarm's honest nodes (live, counted, subject to churn).
+    pub fn is_honest(self) -> bool {
+        matches!(self, Kind::Honest { .. })
+    }
 }
 
 /// A live node.
@@ -44,6 +55,8 @@ pub struct Node {
     pub pushes: u32,
     /// Who it knows of, if it is in the sample.
     pub known: Option<Bits>,
+    /// What it heard, if it is the `--crawler` node.
+    pub crawler: Option<Box<Recorder>>,
 }
 
 /// One connection, seen from one end.
@@ -75,6 +88,16 @@ impl Node {
     /// Connections, open or being opened.
     pub fn busy(&self) -> usize {
         self.links.len() + self.in_flight as usize
+    }
+
+    /// `(connections, dials in flight)` it may reach, a node's `degree` and
+    /// [`MAX_HALF_OPEN`]: the crawler has no connection limit.
+    pub fn dial_limits(&self, degree: u32) -> (usize, u32) {
+        if self.kind == Kind::Crawler {
+            (usize::MAX, CRAWLER_HALF_OPEN)
+        } else {
+            (degree as usize, MAX_HALF_OPEN)
+        }
     }
 
     /// Whether it is an attacker.

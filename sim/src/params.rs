@@ -47,6 +47,28 @@ pub struct Params {
     pub book_capacity: usize,
     /// Nodes whose known set is tracked for `known_fraction` (all of them at most).
     pub sample: u32,
+    /// The `--crawler` measurement node; `None`: no crawler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crawler: Option<CrawlerParams>,
+}
+
+/// The `--crawler` measurement node's parameters ([`crate::crawler`]).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct CrawlerParams {
+    /// The protocol minute it joins at.
+    pub join_minute: u32,
+    /// Nodes in its one tracker answer (a crawler asks for as many as a tracker gives).
+    pub bootstrap: u32,
+}
+
+impl CrawlerParams {
+    /// Joining at `join_minute` with a tracker's usual answer of 50.
+    pub fn at(join_minute: u32) -> Self {
+        CrawlerParams {
+            join_minute,
+            bootstrap: 50,
+        }
+    }
 }
 
 impl Params {
@@ -69,6 +91,7 @@ impl Params {
             } else {
                 DEFAULT_SAMPLE
             },
+            crawler: None,
         }
     }
 

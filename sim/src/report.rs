@@ -4,6 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::crawler::CrawlerSummary;
 use crate::model;
 use crate::params::{Params, Topology};
 use crate::world::{Counts, World};
@@ -71,6 +72,9 @@ pub struct Summary {
     pub counts: Counts,
     /// The parameters.
     pub params: Params,
+    /// The `--crawler` node's curves, flattened in (absent without it).
+    #[serde(flatten)]
+    pub crawler: Option<CrawlerSummary>,
 }
 
 impl Summary {
@@ -114,6 +118,7 @@ impl Summary {
             thread_cpu_seconds: Vec::new(),
             counts: world.counts,
             params: p.clone(),
+            crawler: world.crawler.as_ref().map(|c| c.summary()),
         }
     }
 }
@@ -164,6 +169,42 @@ pub fn plot_convergence(summary: &Summary, path: &Path) -> Result<(), Box<dyn st
         (top * 1.1).max(0.01),
         &curves,
     )
+}
+
+/// `crawler.svg`: what the `--crawler` node knows, is connected to and sees in its partners'
+/// lists, against what the mean node knows, per protocol minute.
+pub fn plot_crawler(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(c) = &summary.crawler else {
+        return Ok(());
+    };
+    let curves = [
+        (
+            "crawler knows".to_string(),
+            c.crawler_known_fraction.clone(),
+            BLUE,
+        ),
+        (
+            "crawler connected".to_string(),
+            c.crawler_connected_fraction.clone(),
+            RED,
+        ),
+        (
+            "observer coverage".to_string(),
+            c.observer_coverage.clone(),
+            GREEN,
+        ),
+        (
+            "mean node knows".to_string(),
+            summary.known_fraction.clone(),
+            BLACK,
+        ),
+    ];
+    let caption = format!(
+        "PEX crawler, {} nodes, {:.0} % unreachable",
+        summary.nodes,
+        100.0 * summary.params.unreachable
+    );
+    line_plot(path, &caption, "share of live nodes", 1.05, &curves)
 }
 
 /// `attack.svg`: the victim's dials, cumulative, per protocol minute.

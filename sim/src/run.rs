@@ -134,6 +134,7 @@ impl World {
         match event {
             Ev::Minute(m) => {
                 self.measure();
+                self.crawler_minute(m);
                 progress(m);
                 if m >= self.env.p.minutes {
                     return true;

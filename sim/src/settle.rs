@@ -6,7 +6,7 @@ use crate::addr::{node_addr, node_of, pack, unpack, VICTIM};
 use crate::node::Link;
 use crate::params::Topology;
 use crate::shard::{Env, Shard};
-use crate::world::{link_latency, Ev, MAX_HALF_OPEN, SECOND};
+use crate::world::{link_latency, Ev, SECOND};
 
 impl Shard {
     /// Frames onto the wire, events to the dial policy and the known set, dials out, and the
@@ -54,6 +54,9 @@ impl Shard {
                 },
             };
             last = Some(link);
+            if let Some(recorder) = node.crawler.as_deref_mut() {
+                recorder.heard(link.peer, &event);
+            }
             if let Event::PeerAdded(peer) = &event {
                 if let (Some(uid), Some(known)) = (node_of(peer.addr), node.known.as_mut()) {
                     if uid != node.uid {
@@ -68,16 +71,17 @@ impl Shard {
     }
 
     /// Sends what dials the node at `local` may: up to `degree` connections, at most
-    /// [`MAX_HALF_OPEN`] in flight.
+    /// [`MAX_HALF_OPEN`](crate::world::MAX_HALF_OPEN) in flight (the crawler more:
+    /// [`crate::node::Node::dial_limits`]).
     fn try_dials(&mut self, env: &Env, local: usize) {
         if env.p.topology == Topology::Static {
             return;
         }
         let now = env.instant(self.now);
-        let degree = env.p.degree as usize;
+        let (degree, half_open) = self.nodes[local].dial_limits(env.p.degree);
         loop {
             let node = &mut self.nodes[local];
-            if node.busy() >= degree || node.in_flight >= MAX_HALF_OPEN {
+            if node.busy() >= degree || node.in_flight >= half_open {
                 return;
             }
             let Some(addr) = node.dialer.next(now) else {
@@ -118,9 +122,9 @@ impl Shard {
         let node = &self.nodes[local];
         let now = self.now;
         let mut next = node.swarm.poll_timeout().map(|t| env.ns(now, t));
-        let wants_dials = env.p.topology == Topology::Dial
-            && node.busy() < env.p.degree as usize
-            && node.in_flight < MAX_HALF_OPEN;
+        let (degree, half_open) = node.dial_limits(env.p.degree);
+        let wants_dials =
+            env.p.topology == Topology::Dial && node.busy() < degree && node.in_flight < half_open;
         if wants_dials {
             // A book that has nothing dialable now says when it will; a second's floor keeps
             // a book that answers "now" from spinning the loop.
@@ -229,6 +233,9 @@ impl Shard {
     /// The node at `local` now knows of node `uid` (a neighbour, or an address learned).
     pub(crate) fn learn(&mut self, local: usize, uid: u32) {
         let node = &mut self.nodes[local];
+        if let Some(recorder) = node.crawler.as_deref_mut() {
+            recorder.learns(uid);
+        }
         if let Some(known) = node.known.as_mut() {
             if node.uid != uid {
                 known.insert(uid);

@@ -16,6 +16,7 @@ use ut_pex::{BookConfig, Config, PeerBook, Swarm};
 use crate::addr::{MAX_UIDS, PORT};
 use crate::bits::Bits;
 pub use crate::counts::Counts;
+use crate::crawler::Crawler;
 use crate::dialer::{Dialer, Naive};
 use crate::node::{Kind, Node};
 use crate::params::{Params, Policy, Topology};
@@ -120,6 +121,8 @@ pub struct World {
     pub victim_curve: Vec<u64>,
     /// Links open at each minute so far.
     pub links_curve: Vec<u64>,
+    /// The measurement node of `--crawler`, if on.
+    pub crawler: Option<Crawler>,
 }
 
 impl World {
@@ -154,6 +157,7 @@ impl World {
                     .ok()
             })
             .flatten();
+        let crawler = p.crawler.map(|c| Crawler::new(c.join_minute));
         let mut world = World {
             rng: Rng::new(p.seed, 1),
             env: Env {
@@ -184,6 +188,7 @@ impl World {
             known_fraction: Vec::new(),
             victim_curve: Vec::new(),
             links_curve: Vec::new(),
+            crawler,
         };
         world.populate();
         world
@@ -284,7 +289,7 @@ impl World {
         self.env.slot_of.push(slot as u32);
         let p = &self.env.p;
         let dialer = match p.policy {
-            Policy::Book if kind != Kind::Attacker => {
+            Policy::Book if kind.is_honest() => {
                 let config = BookConfig::default().max_candidates(p.book_capacity);
                 let secret = mix(p.seed ^ u64::from(uid).rotate_left(32)).to_le_bytes();
                 let mut secret16 = [0u8; 16];
@@ -307,6 +312,7 @@ impl World {
             attack: Vec::new(),
             pushes: 0,
             known: sampled.then(Bits::default),
+            crawler: None,
         };
         let (shard, local) = self.env.place(slot);
         if slot < self.slots {
@@ -316,11 +322,11 @@ impl World {
             self.shards[shard].nodes.push(node);
             self.slots += 1;
         }
-        if kind != Kind::Attacker {
+        if kind.is_honest() {
             self.live.insert(uid);
             self.live_count += 1;
         }
-        if self.env.p.session_minutes > 0.0 && kind != Kind::Attacker {
+        if self.env.p.session_minutes > 0.0 && kind.is_honest() {
             let session = self
                 .rng
                 .exponential(self.env.p.session_minutes * MINUTE as f64);
